@@ -1,0 +1,98 @@
+"""The vetted Celery configuration and the factory every app builds its Celery app with.
+
+Each app calls `make_celery(name, default_queue=...)` once, in its own
+`celery_app.py`, and may then layer framework configuration on top (Django's
+`config_from_object("django.conf:settings", namespace="CELERY")`, Flask's
+`app.config["CELERY"]`). The vetted values are installed as *defaults*, so an
+app can still override any of them explicitly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+
+from shared.request_id import connect_celery_signals
+from shared.settings import SharedSettings
+
+#: Options for tasks that are safe to run twice (idempotent): the message is
+#: acknowledged only after the task finishes, and redelivered if the worker
+#: process dies mid-task. Use as `@shared_task(**IDEMPOTENT)`.
+IDEMPOTENT: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True}
+
+
+def celery_config(settings: SharedSettings, *, default_queue: str) -> dict[str, Any]:
+    """The configuration every app starts from, as new-style lowercase Celery settings."""
+    hard_limit = settings.celery_task_time_limit
+    return {
+        "broker_url": settings.celery_broker_url,
+        "result_backend": settings.celery_result_backend_url,
+        # JSON only: nothing that can execute code ever crosses the broker.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        # Every app has its own queue; its worker consumes only that one.
+        "task_default_queue": default_queue,
+        "task_default_exchange": default_queue,
+        "task_default_routing_key": default_queue,
+        # Task events, so that Flower sees tasks as they are sent, start and end.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_track_started": True,
+        # No task runs forever: the soft limit raises inside the task so it can
+        # clean up, the hard limit kills the process.
+        "task_soft_time_limit": settings.celery_task_soft_time_limit,
+        "task_time_limit": hard_limit,
+        # Results are opt-in per task (`ignore_result=False`) and expire.
+        "task_ignore_result": True,
+        "result_expires": settings.celery_result_expires,
+        "result_extended": True,
+        # A worker started before Redis keeps trying instead of exiting.
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {
+            # Redis redelivers an unacknowledged message after this many seconds.
+            # It must exceed the longest time limit, or an acks_late task still
+            # running would be handed to a second worker.
+            "visibility_timeout": hard_limit * 2,
+            "socket_connect_timeout": 5,
+        },
+        # Publishing from a web request must not hang when the broker is down.
+        "task_publish_retry_policy": {
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.5,
+            "interval_max": 1,
+        },
+        # One message at a time per process: long tasks don't hoard the queue.
+        "worker_prefetch_multiplier": 1,
+        "worker_hijack_root_logger": False,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "timezone": "UTC",
+        "enable_utc": True,
+        # Tasks more than one app uses (send_email) register in every worker.
+        "imports": ["shared.tasks"],
+    }
+
+
+def make_celery(
+    main: str,
+    *,
+    default_queue: str,
+    task_cls: type[Task] | str | None = None,
+    settings: SharedSettings | None = None,
+) -> Celery:
+    """Build a Celery app named `main` whose tasks go to `default_queue`.
+
+    `task_cls` is the base class of every task of the app (Flask passes one that
+    pushes the app context). `settings` defaults to a fresh `SharedSettings()`
+    read from the environment; an app with its own settings object passes it, so
+    the web app and the worker read one configuration.
+    """
+    settings = settings if settings is not None else SharedSettings()
+    app = Celery(main, task_cls=task_cls or "celery.app.task:Task")
+    config = celery_config(settings, default_queue=default_queue)
+    app.add_defaults(lambda: config)
+    connect_celery_signals(settings.log_level)
+    return app

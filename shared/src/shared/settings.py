@@ -1,0 +1,61 @@
+"""Settings read from the environment, once, with pydantic-settings.
+
+Every variable is documented in `.env.example` at the repository root. The
+defaults are the embedded ones of the native stack (a Redis and a mail catcher
+on loopback) and hold no secret; anything with a password comes from the
+environment only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
+
+
+class SharedSettings(BaseSettings):
+    """What every app and every worker needs; apps subclass it to add their own."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    # Celery. CELERY_BROKER_URL is also the variable Celery itself honours. The
+    # result backend is CELERY_RESULT_BACKEND_URL, not CELERY_RESULT_BACKEND:
+    # Celery lets that variable override any app's own choice (the shop keeps
+    # its results in its database with django-celery-results).
+    celery_broker_url: str = "redis://127.0.0.1:6379/0"
+    celery_result_backend_url: str = "redis://127.0.0.1:6379/1"
+    celery_task_soft_time_limit: int = Field(default=240, gt=0)
+    celery_task_time_limit: int = Field(default=300, gt=0)
+    celery_result_expires: int = Field(default=24 * 3600, gt=0)
+
+    # Outgoing mail.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout: float = 10.0
+    smtp_sender: str = "Celery Reference <noreply@example.com>"
+
+    # Flower reads FLOWER_BASIC_AUTH ("user:password") itself; it is here so
+    # that tests and tools can log in with the same credentials.
+    flower_basic_auth: SecretStr | None = None
+    flower_url: str = "http://127.0.0.1:5555"
+
+    log_level: str = "INFO"
+
+    # Where the native stack and the apps keep files: SQLite databases, logs,
+    # generated archives and reports. Defaults to var/ at the repository root.
+    var_dir: Path = _REPOSITORY_ROOT / "var"
+
+    def flower_credentials(self) -> tuple[str, str] | None:
+        """The (user, password) pair of FLOWER_BASIC_AUTH, or None when unset."""
+        if self.flower_basic_auth is None:
+            return None
+        user, _, password = (
+            self.flower_basic_auth.get_secret_value().partition(",")[0].partition(":")
+        )
+        return user, password

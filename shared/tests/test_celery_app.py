@@ -1,0 +1,67 @@
+from celery import Task
+
+from shared.celery_app import IDEMPOTENT, celery_config, make_celery
+from shared.settings import SharedSettings
+
+
+def test_config_is_json_only() -> None:
+    config = celery_config(SharedSettings(), default_queue="q")
+
+    assert config["task_serializer"] == config["result_serializer"] == "json"
+    assert config["accept_content"] == config["result_accept_content"] == ["json"]
+
+
+def test_visibility_timeout_outlasts_the_hard_time_limit() -> None:
+    settings = SharedSettings(celery_task_soft_time_limit=50, celery_task_time_limit=900)
+
+    config = celery_config(settings, default_queue="q")
+
+    assert config["task_soft_time_limit"] < config["task_time_limit"] == 900
+    assert config["broker_transport_options"]["visibility_timeout"] > 900
+
+
+def test_factory_routes_to_the_default_queue_with_the_vetted_defaults() -> None:
+    app = make_celery("example", default_queue="example-q")
+
+    assert app.main == "example"
+    assert app.conf.task_default_queue == "example-q"
+    assert app.conf.worker_send_task_events is True
+    assert app.conf.task_send_sent_event is True
+    assert app.conf.broker_connection_retry_on_startup is True
+    assert app.conf.task_ignore_result is True
+    assert "shared.tasks" in app.conf.imports
+
+
+def test_factory_uses_the_given_settings_object() -> None:
+    settings = SharedSettings(celery_broker_url="redis://elsewhere:6379/3")
+
+    app = make_celery("example", default_queue="q", settings=settings)
+
+    assert app.conf.broker_url == "redis://elsewhere:6379/3"
+
+
+def test_explicit_configuration_overrides_the_defaults() -> None:
+    app = make_celery("example", default_queue="q")
+
+    app.conf.update(task_time_limit=5, task_default_queue="other")
+
+    assert app.conf.task_time_limit == 5
+    assert app.conf.task_default_queue == "other"
+    assert app.conf.task_serializer == "json"
+
+
+def test_factory_applies_the_task_class() -> None:
+    class Marked(Task):  # type: ignore[type-arg]
+        marked = True
+
+    app = make_celery("example", default_queue="q", task_cls=Marked)
+
+    @app.task
+    def noop() -> None:
+        return None
+
+    assert isinstance(noop, Marked)
+
+
+def test_idempotent_options_ack_late_and_reject_on_worker_loss() -> None:
+    assert IDEMPOTENT == {"acks_late": True, "reject_on_worker_lost": True}

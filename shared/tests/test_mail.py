@@ -1,0 +1,47 @@
+import pytest
+
+from shared.mail import build_message
+from shared.tasks import send_email
+from shared.testing import SmtpSink
+
+
+def test_text_only_message() -> None:
+    message = build_message(
+        sender="Shop <shop@example.com>", to=["a@example.com"], subject="Hi", text="Hello"
+    )
+
+    assert message["To"] == "a@example.com"
+    assert not message.is_multipart()
+    assert message.get_content().strip() == "Hello"
+
+
+def test_html_alternative() -> None:
+    message = build_message(
+        sender="shop@example.com",
+        to=["a@example.com", "b@example.com"],
+        subject="Hi",
+        text="Hello",
+        html="<p>Hello</p>",
+    )
+
+    assert message["To"] == "a@example.com, b@example.com"
+    assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_send_email_delivers_over_smtp(
+    monkeypatch: pytest.MonkeyPatch, smtp_sink: SmtpSink
+) -> None:
+    monkeypatch.setenv("SMTP_PORT", str(smtp_sink.port))
+    monkeypatch.setenv("SMTP_SENDER", "Tests <tests@example.com>")
+
+    send_email("reader@example.com", "Your archive", "It is ready.")
+
+    message = smtp_sink.wait_for(lambda m: m["Subject"] == "Your archive")
+    assert message["From"] == "Tests <tests@example.com>"
+    assert message["To"] == "reader@example.com"
+
+
+def test_send_email_retries_smtp_failures() -> None:
+    assert send_email.autoretry_for == (__import__("smtplib").SMTPException, OSError)
+    assert send_email.retry_backoff is True
+    assert send_email.max_retries == 6
