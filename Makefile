@@ -1,0 +1,80 @@
+# Celery done right with Django, Flask and FastAPI.
+# `make up` runs the whole stack; `make test` runs every test. `make` alone lists the targets.
+
+SHELL := bash
+.SHELLFLAGS := -o errexit -o nounset -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# uv from the PATH, else the one `make` installs into ~/.local/bin.
+UV := $(or $(shell command -v uv 2>/dev/null),$(HOME)/.local/bin/uv)
+RUN := $(UV) run --locked
+PACKAGES := shared django_shop flask_blog fastapi_reports
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: help up down logs status test unit e2e lint fmt clean deps chromium
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-7s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+up: deps ## run the stack (docker compose if an engine answers, else native) and print its URLs
+	@$(RUN) python scripts/stack.py up
+
+down: deps ## stop everything `make up` started
+	@$(RUN) python scripts/stack.py down
+
+logs: deps ## follow the logs of the running stack
+	@$(RUN) python scripts/stack.py logs
+
+status: deps ## show the health of every native service
+	@$(RUN) python scripts/stack.py status
+
+test: lint unit chromium ## lint, unit and integration tests, then browser tests on a native stack
+	@$(RUN) python scripts/stack.py with-stack pytest tests_e2e
+
+unit: deps ## unit and integration tests of shared, every app and the stack files
+	$(RUN) pytest tests
+	@for package in $(PACKAGES); do \
+		echo "== $$package"; (cd $$package && $(RUN) pytest) || exit 1; \
+	done
+
+e2e: deps chromium ## browser tests against the running stack (`make up` first)
+	$(RUN) pytest tests_e2e
+
+lint: deps ## ruff (format and lint) and mypy
+	$(RUN) ruff format --check .
+	$(RUN) ruff check .
+	$(RUN) mypy shared/src scripts
+
+fmt: deps ## format and fix what ruff can
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+clean: ## stop the stack and delete var/ and the caches
+	-@[ -x .venv/bin/python ] && $(RUN) python scripts/stack.py down
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache test-results
+	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
+
+# --- what the targets need ------------------------------------------------------
+
+deps: .venv/.synced
+
+.venv/.synced: $(UV) uv.lock pyproject.toml $(wildcard */pyproject.toml)
+	$(UV) sync --locked --all-packages
+	@touch $@
+
+$(UV):
+	@echo "make: uv is missing; installing it with pip into ~/.local/bin"
+	python3 -m pip install --user --quiet uv || \
+		python3 -m pip install --user --quiet --break-system-packages uv
+
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "make: installing Chromium for the browser tests (apt-get)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else \
+			echo "make: the browser tests need Chromium at $(CHROMIUM):" \
+				"run 'sudo apt-get install chromium' and try again" >&2; exit 1; \
+		fi; \
+	fi

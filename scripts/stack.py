@@ -1,0 +1,374 @@
+"""Start, check and stop the whole stack: `python scripts/stack.py up|down|status|logs`.
+
+`python scripts/stack.py with-stack CMD...` runs CMD against the native stack,
+starting it first (and stopping it after) when it is not already running.
+
+With a Docker engine that answers, the stack is `docker compose` over
+compose/compose.yaml. Without one, the same services run as native processes
+under honcho (the Procfile), with embedded defaults: SQLite files and a private
+Redis under var/, and a mail catcher writing a Maildir.
+
+The native stack is detached: honcho runs in its own session, its pid in
+var/run/honcho.pid, every service's pid in var/run/NAME.pid and its log in
+var/log/NAME.log (honcho's combined log is var/log/stack.log). Every process it
+starts carries NATIVE_STACK=<var dir> in its environment, which is how `down`
+finds and stops them all, even one that a crash left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from base64 import b64encode
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from celery import Celery
+
+from shared.settings import SharedSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV_FILE = ROOT / ".env"
+PROCFILE = ROOT / "Procfile"
+COMPOSE = [
+    "docker",
+    "compose",
+    "-f",
+    str(ROOT / "compose" / "compose.yaml"),
+    "--env-file",
+    str(ENV_FILE),
+]
+MARKER = "NATIVE_STACK"
+HOST = socket.gethostname()
+
+# What `up` prints: service, URL, where its credentials come from.
+PUBLIC = [
+    (
+        "shop (Django)",
+        "SHOP_URL",
+        "http://127.0.0.1:8001",
+        "admin: `make shop-admin` creates a user",
+    ),
+    ("blog (Flask)", "BLOG_URL", "http://127.0.0.1:8002", "demo user seeded (see blog page)"),
+    ("reports (FastAPI)", "REPORTS_URL", "http://127.0.0.1:8003", "sign in on the page"),
+    ("Flower", "FLOWER_URL", "http://127.0.0.1:5555", "FLOWER_BASIC_AUTH in .env"),
+    ("mail catcher", "MAIL_URL", "http://127.0.0.1:8025", "none"),
+]
+
+
+def settings() -> SharedSettings:
+    """The stack's settings: the environment first, then .env."""
+    return SharedSettings(_env_file=ENV_FILE)
+
+
+def say(message: str) -> None:
+    print(f"stack: {message}", flush=True)
+
+
+# --- .env -------------------------------------------------------------------
+
+
+def ensure_env_file() -> None:
+    """Write .env with fresh random secrets the first time; never overwrite it."""
+    if ENV_FILE.exists():
+        return
+    token = secrets.token_urlsafe
+    ENV_FILE.write_text(
+        "# Written by `make up` on its first run, with random secrets. Every variable\n"
+        "# the stack reads is documented in .env.example; set any of them here.\n"
+        f"SHOP_SECRET_KEY={token(32)}\n"
+        f"BLOG_SECRET_KEY={token(32)}\n"
+        f"REPORTS_SECRET_KEY={token(32)}\n"
+        f"FLOWER_BASIC_AUTH=admin:{token(12)}\n"
+        f"POSTGRES_PASSWORD={token(16)}\n"
+    )
+    ENV_FILE.chmod(0o600)
+    say("wrote .env with new random secrets (Flower login: FLOWER_BASIC_AUTH)")
+
+
+# --- probes -------------------------------------------------------------------
+
+
+def http_ok(url: str, auth: tuple[str, str] | None = None) -> bool:
+    request = urllib.request.Request(url)  # noqa: S310 (loopback URLs of our own services)
+    if auth:
+        request.add_header("Authorization", "Basic " + b64encode(":".join(auth).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def redis_answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 1) as s:
+            if parts.password:
+                s.sendall(f"AUTH {parts.password}\r\n".encode())
+                s.recv(64)
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def pid_alive(name: str, run_dir: Path) -> bool:
+    try:
+        pid = int((run_dir / f"{name}.pid").read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def checks(config: SharedSettings, run_dir: Path) -> dict[str, Callable[[], bool]]:
+    """One readiness probe per service name of the Procfile and compose file."""
+    url = {name: os.environ.get(env, default) for name, env, default, _ in PUBLIC}
+    pong: dict[str, bool] = {}
+
+    def worker(queue: str) -> Callable[[], bool]:
+        def probe() -> bool:
+            if not pong.get(f"{queue}@{HOST}"):
+                app = Celery(broker=config.celery_broker_url)
+                replies = app.control.ping(timeout=1.0) or []
+                pong.update({node: True for reply in replies for node in reply})
+            return pong.get(f"{queue}@{HOST}", False)
+
+        return probe
+
+    return {
+        "redis": lambda: redis_answers(config.celery_broker_url),
+        "mail": lambda: http_ok(url["mail catcher"] + "/livez"),
+        "flower": lambda: http_ok(url["Flower"] + "/healthcheck"),
+        "shop-web": lambda: http_ok(url["shop (Django)"] + "/health"),
+        "shop-worker": worker("shop"),
+        "shop-beat": lambda: pid_alive("shop-beat", run_dir),
+        "blog-web": lambda: http_ok(url["blog (Flask)"] + "/health"),
+        "blog-worker": worker("blog"),
+        "reports-web": lambda: http_ok(url["reports (FastAPI)"] + "/health"),
+        "reports-worker": worker("reports"),
+    }
+
+
+# --- the native stack ---------------------------------------------------------
+
+
+def procfile_services() -> list[str]:
+    lines = PROCFILE.read_text().splitlines()
+    return [line.split(":", 1)[0] for line in lines if line and not line.startswith("#")]
+
+
+def native_running(run_dir: Path) -> bool:
+    return pid_alive("honcho", run_dir)
+
+
+def wait_healthy(services: list[str], config: SharedSettings, var: Path, timeout: float) -> bool:
+    probes = checks(config, var / "run")
+    pending = list(services)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        if not native_running(var / "run"):
+            break
+        pending = [name for name in pending if not probes[name]()]
+        if pending:
+            time.sleep(1)
+    for name in pending:
+        log = var / "log" / f"{name}.log"
+        tail = log.read_text(errors="replace").splitlines()[-25:] if log.exists() else []
+        say(f"{name} is not healthy; the end of {log.relative_to(ROOT)}:")
+        print("\n".join(f"    {line}" for line in tail) or "    (no output)")
+    return not pending
+
+
+def native_up(config: SharedSettings, var: Path) -> int:
+    run_dir = var / "run"
+    services = procfile_services()
+    timeout = float(os.environ.get("STACK_TIMEOUT", "240"))
+    if native_running(run_dir):
+        say("the native stack is already running")
+        return 0 if wait_healthy(services, config, var, timeout) else 1
+
+    broker = urlsplit(config.celery_broker_url)
+    if redis_answers(config.celery_broker_url):
+        say(f"using the configured Redis at {broker.hostname}:{broker.port}")
+        services.remove("redis")
+    elif broker.hostname not in {"127.0.0.1", "localhost"}:
+        say(f"the configured broker {broker.hostname}:{broker.port} does not answer")
+        return 1
+    ports = {"mail": [1025, 8025], "flower": [5555], "redis": [broker.port or 6379]}
+    ports |= {"shop-web": [8001], "blog-web": [8002], "reports-web": [8003]}
+    busy = [(name, p) for name in services for p in ports.get(name, []) if port_in_use(p)]
+    if busy:
+        for name, port in busy:
+            say(f"port {port} (for {name}) is already in use by another program")
+        return 1
+
+    for sub in ("run", "log"):
+        (var / sub).mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        MARKER: str(var),
+        "VAR_DIR": str(var),
+        "REDIS_PORT": str(broker.port or 6379),
+        "BIND_HOST": "127.0.0.1",
+        "FLOWER_ADDRESS": "127.0.0.1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    with (var / "log" / "stack.log").open("ab") as log:
+        honcho = subprocess.Popen(
+            ["honcho", "start", "--no-colour", "-f", str(PROCFILE), "-e", str(ENV_FILE), *services],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    (run_dir / "honcho.pid").write_text(str(honcho.pid))
+    say(f"starting {len(services)} services natively under honcho (log: var/log/stack.log)")
+    if not wait_healthy(services, config, var, timeout):
+        native_down(var)
+        return 1
+    return 0
+
+
+def stack_processes(var: Path) -> list[int]:
+    """Every live process whose environment carries this stack's marker."""
+    marker = f"{MARKER}={var}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if marker in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def native_down(var: Path) -> int:
+    run_dir = var / "run"
+    if native_running(run_dir):
+        os.kill(int((run_dir / "honcho.pid").read_text()), signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while (left := stack_processes(var)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in stack_processes(var):
+        say(f"process {pid} did not stop; killing it")
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+    for pidfile in run_dir.glob("*.pid"):
+        pidfile.unlink()
+    say("the native stack is stopped" if not left else "the native stack is stopped (forced)")
+    return 0
+
+
+# --- docker compose -------------------------------------------------------------
+
+
+def docker_engine() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    probe = subprocess.run(["docker", "info"], capture_output=True, timeout=10, check=False)
+    return probe.returncode == 0
+
+
+# --- commands -------------------------------------------------------------------
+
+
+def print_urls() -> None:
+    width = max(len(name) for name, *_ in PUBLIC)
+    for name, env, default, credentials in PUBLIC:
+        print(f"  {name:<{width}}  {os.environ.get(env, default):<24}  {credentials}")
+
+
+def start_native() -> int:
+    config = settings()
+    return native_up(config, config.var_dir)
+
+
+def up() -> int:
+    ensure_env_file()
+    if docker_engine():
+        say("a Docker engine answers: running the compose stack")
+        code = subprocess.run([*COMPOSE, "up", "--build", "--wait"], check=False)
+        if code.returncode:
+            return code.returncode
+    else:
+        say("no Docker engine answers: running the native stack")
+        if start_native() != 0:
+            return 1
+    say("every service is healthy:")
+    print_urls()
+    say("`make logs` follows the logs, `make down` stops everything")
+    return 0
+
+
+def down() -> int:
+    if docker_engine():
+        subprocess.run([*COMPOSE, "down"], check=False)
+    return native_down(settings().var_dir)
+
+
+def status() -> int:
+    config = settings()
+    run_dir = config.var_dir / "run"
+    if not native_running(run_dir):
+        say("the native stack is not running")
+        return 1
+    for name, probe in checks(config, run_dir).items():
+        if name in procfile_services():
+            print(f"  {name:<15} {'healthy' if probe() else 'NOT healthy'}")
+    return 0
+
+
+def logs() -> int:
+    if docker_engine():
+        return subprocess.run([*COMPOSE, "logs", "--follow"], check=False).returncode
+    log = settings().var_dir / "log" / "stack.log"
+    return subprocess.run(["tail", "-n", "100", "-F", str(log)], check=False).returncode
+
+
+def with_stack(command: list[str]) -> int:
+    """Run `command` with the native stack up; stop the stack after if this started it."""
+    ensure_env_file()
+    config = settings()
+    started = not native_running(config.var_dir / "run")
+    if started and start_native() != 0:
+        return 1
+    try:
+        return subprocess.run(command, cwd=ROOT, check=False).returncode
+    finally:
+        if started:
+            native_down(config.var_dir)
+
+
+def main() -> int:
+    commands = {"up": up, "down": down, "status": status, "logs": logs}
+    if len(sys.argv) > 2 and sys.argv[1] == "with-stack":
+        return with_stack(sys.argv[2:])
+    if len(sys.argv) != 2 or sys.argv[1] not in commands:
+        print(f"usage: {sys.argv[0]} {'|'.join(commands)} | with-stack CMD...", file=sys.stderr)
+        return 2
+    return commands[sys.argv[1]]()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

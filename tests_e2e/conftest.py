@@ -1,0 +1,112 @@
+"""Browser tests over a running stack, native or compose.
+
+Every address comes from the environment (defaults: the native stack on
+loopback), so the same tests run against `make up` either way. Chromium is
+Debian's (/usr/bin/chromium): Playwright cannot download its own here.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.settings import SharedSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
+
+
+@dataclass(frozen=True)
+class Urls:
+    shop: str
+    blog: str
+    reports: str
+    flower: str
+    mail: str
+
+
+@pytest.fixture(scope="session")
+def urls() -> Urls:
+    env = os.environ.get
+    return Urls(
+        shop=env("SHOP_URL", "http://127.0.0.1:8001"),
+        blog=env("BLOG_URL", "http://127.0.0.1:8002"),
+        reports=env("REPORTS_URL", "http://127.0.0.1:8003"),
+        flower=env("FLOWER_URL", "http://127.0.0.1:5555"),
+        mail=env("MAIL_URL", "http://127.0.0.1:8025"),
+    )
+
+
+@pytest.fixture(scope="session")
+def settings() -> SharedSettings:
+    """The stack's settings: the environment first, then the repository's .env."""
+    return SharedSettings(_env_file=ROOT / ".env")
+
+
+@pytest.fixture(scope="session")
+def flower_credentials(settings: SharedSettings) -> tuple[str, str]:
+    credentials = settings.flower_credentials()
+    if credentials is None:
+        pytest.fail("FLOWER_BASIC_AUTH is not set (make up writes it to .env)")
+    return credentials
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    if not SYSTEM_CHROMIUM.exists():
+        return browser_type_launch_args
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(SYSTEM_CHROMIUM),
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ],
+    }
+
+
+class Mailbox:
+    """Reads the mail catcher through Mailpit's HTTP API (the native catcher speaks it too)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.client = httpx.Client(base_url=base_url, timeout=5)
+
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.client.get("/api/v1/messages").raise_for_status().json()["messages"])
+
+    def message(self, message_id: str) -> dict[str, Any]:
+        return dict(self.client.get(f"/api/v1/message/{message_id}").raise_for_status().json())
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], *, timeout: float = 30
+    ) -> dict[str, Any]:
+        """The full message (Subject, Text, HTML...) of the first one matching `predicate`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for summary in self.messages():
+                if predicate(summary):
+                    return self.message(summary["ID"])
+            time.sleep(0.5)
+        pytest.fail(f"no email matched within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def mailbox(urls: Urls) -> Mailbox:
+    return Mailbox(urls.mail)
+
+
+def sent_to(address: str) -> Callable[[dict[str, Any]], bool]:
+    """A `Mailbox.wait_for` predicate: the message is addressed to `address`."""
+    return lambda summary: any(to["Address"] == address for to in summary.get("To") or [])
