@@ -223,6 +223,8 @@ def native_up(config: SharedSettings, var: Path) -> int:
         **os.environ,
         MARKER: str(var),
         "VAR_DIR": str(var),
+        # One broker for every process, Flower included, whatever .env says or omits.
+        "CELERY_BROKER_URL": config.celery_broker_url,
         "REDIS_PORT": str(broker.port or 6379),
         "BIND_HOST": "127.0.0.1",
         "FLOWER_ADDRESS": "127.0.0.1",
@@ -261,22 +263,37 @@ def stack_processes(var: Path) -> list[int]:
     return found
 
 
+def signal_all(pids: list[int], signum: signal.Signals) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            continue
+
+
+def wait_gone(var: Path, seconds: float) -> list[int]:
+    """Wait up to `seconds` for the stack's processes to exit; return those still alive."""
+    deadline = time.monotonic() + seconds
+    while (left := stack_processes(var)) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    return left
+
+
 def native_down(var: Path) -> int:
+    """Stop honcho (which stops its services), then anything of the stack still alive."""
     run_dir = var / "run"
     if native_running(run_dir):
         os.kill(int((run_dir / "honcho.pid").read_text()), signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    while (left := stack_processes(var)) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    for pid in stack_processes(var):
-        say(f"process {pid} did not stop; killing it")
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            continue
+        wait_gone(var, 15)
+    if left := stack_processes(var):
+        say(f"{len(left)} processes outlived honcho; stopping them")
+        signal_all(left, signal.SIGTERM)
+    if left := wait_gone(var, 10):
+        say(f"killing {len(left)} processes that ignored SIGTERM")
+        signal_all(left, signal.SIGKILL)
     for pidfile in run_dir.glob("*.pid"):
         pidfile.unlink()
-    say("the native stack is stopped" if not left else "the native stack is stopped (forced)")
+    say("the native stack is stopped")
     return 0
 
 

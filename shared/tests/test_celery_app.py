@@ -65,3 +65,35 @@ def test_factory_applies_the_task_class() -> None:
 
 def test_idempotent_options_ack_late_and_reject_on_worker_loss() -> None:
     assert IDEMPOTENT == {"acks_late": True, "reject_on_worker_lost": True}
+
+
+class FrameworkSettings:
+    """Stands in for a framework's settings module, as Django's is read."""
+
+    CELERY_TASK_TIME_LIMIT = 42
+    CELERY_RESULT_BACKEND = "django-db"
+    CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+    UNRELATED = "ignored"
+
+
+def test_a_namespaced_config_source_overrides_the_vetted_values() -> None:
+    app = make_celery("example", default_queue="q")
+
+    app.config_from_object(FrameworkSettings, namespace="CELERY")
+
+    assert app.conf.task_time_limit == 42
+    assert app.conf.result_backend == "django-db"
+    assert app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+    assert app.conf.task_serializer == "json"
+    assert app.conf.task_default_queue == "q"
+
+
+def test_a_plain_config_source_overrides_the_vetted_values() -> None:
+    class Plain:
+        task_time_limit = 7
+
+    app = make_celery("example", default_queue="q")
+    app.config_from_object(Plain)
+
+    assert app.conf.task_time_limit == 7
+    assert app.conf.accept_content == ["json"]

@@ -93,6 +93,23 @@ def make_celery(
     settings = settings if settings is not None else SharedSettings()
     app = Celery(main, task_cls=task_cls or "celery.app.task:Task")
     config = celery_config(settings, default_queue=default_queue)
-    app.add_defaults(lambda: config)
+    app.add_defaults(lambda: _not_configured_by_source(app, config))
     connect_celery_signals(settings.log_level)
     return app
+
+
+def _not_configured_by_source(app: Celery, config: dict[str, Any]) -> dict[str, Any]:
+    """The vetted values that the app's own config source does not set.
+
+    Celery ranks `add_defaults` above a `config_from_object` source, so without
+    this filter the vetted values would hide, say, Django's CELERY_RESULT_BACKEND.
+    Celery calls this lazily, once the source (if any) is loaded.
+    """
+    source = app.loader.conf or {}
+    namespace = getattr(app, "namespace", None)  # set by config_from_object(namespace=...)
+    prefix = f"{namespace}_" if namespace else ""
+    return {
+        key: value
+        for key, value in config.items()
+        if f"{prefix}{key.upper()}" not in source and key not in source
+    }

@@ -1,0 +1,66 @@
+"""The native stack manager: its .env, its probes, and a `down` that leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import stack  # noqa: E402 (the script is not a package)
+
+from shared.settings import SharedSettings  # noqa: E402
+
+
+def test_every_procfile_service_has_a_readiness_probe(tmp_path: Path) -> None:
+    probes = stack.checks(SharedSettings(), tmp_path)
+
+    assert set(stack.procfile_services()) == set(probes)
+
+
+def test_env_file_gets_random_secrets_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_file = tmp_path / ".env"
+    monkeypatch.setattr(stack, "ENV_FILE", env_file)
+
+    stack.ensure_env_file()
+    first = env_file.read_text()
+    stack.ensure_env_file()
+
+    assert env_file.read_text() == first
+    values = dict(line.split("=", 1) for line in first.splitlines() if "=" in line)
+    assert {"SHOP_SECRET_KEY", "BLOG_SECRET_KEY", "REPORTS_SECRET_KEY"} <= set(values)
+    assert values["FLOWER_BASIC_AUTH"].startswith("admin:")
+    assert len(values["SHOP_SECRET_KEY"]) >= 40
+    assert env_file.stat().st_mode & 0o077 == 0
+
+
+def test_down_stops_every_process_of_the_stack_even_an_orphan(tmp_path: Path) -> None:
+    env = {**os.environ, stack.MARKER: str(tmp_path)}
+    # A process in its own session, as if its parent had died: only the marker finds it.
+    orphan = subprocess.Popen(["sleep", "300"], env=env, start_new_session=True)
+    stranger = subprocess.Popen(["sleep", "300"])
+    try:
+        assert orphan.pid in stack.stack_processes(tmp_path)
+        assert stranger.pid not in stack.stack_processes(tmp_path)
+
+        stack.native_down(tmp_path)
+
+        assert orphan.wait(timeout=30) is not None
+        assert stranger.poll() is None
+        assert stack.stack_processes(tmp_path) == []
+    finally:
+        for process in (orphan, stranger):
+            process.kill()
+            process.wait()
+
+
+def test_redis_probe_tells_a_live_server_from_a_dead_port(redis_url: str) -> None:
+    from shared.testing import free_port
+
+    assert stack.redis_answers(redis_url)
+    assert not stack.redis_answers(f"redis://127.0.0.1:{free_port()}/0")
