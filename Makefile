@@ -44,7 +44,7 @@ e2e: deps chromium ## browser tests against the running stack (`make up` first)
 lint: deps ## ruff (format and lint) and mypy
 	$(RUN) ruff format --check .
 	$(RUN) ruff check .
-	$(RUN) mypy shared/src scripts
+	$(RUN) mypy shared/src scripts django_shop flask_blog fastapi_reports
 
 fmt: deps ## format and fix what ruff can
 	$(RUN) ruff format .

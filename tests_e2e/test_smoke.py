@@ -7,9 +7,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
-
 from conftest import Urls
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 QUEUES = ("shop", "blog", "reports")
 
@@ -37,9 +36,7 @@ def test_ping_round_trips_through_the_apps_own_worker(page: Page, urls: Urls, ap
 
 
 @pytest.fixture
-def flower(
-    browser: Browser, flower_credentials: tuple[str, str]
-) -> Iterator[BrowserContext]:
+def flower(browser: Browser, flower_credentials: tuple[str, str]) -> Iterator[BrowserContext]:
     user, password = flower_credentials
     context = browser.new_context(http_credentials={"username": user, "password": password})
     yield context
