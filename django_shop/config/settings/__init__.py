@@ -1,0 +1,1 @@
+"""Settings in layers: `base`, then one of `local`, `test` or `production`."""

@@ -1,0 +1,47 @@
+from django.contrib import admin
+
+from shop.models import Order, OrderLine, Product
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["name", "price", "stock", "active"]
+    list_editable = ["stock", "active"]
+    list_filter = ["active"]
+    search_fields = ["name", "slug", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    readonly_fields = ["product", "product_name", "unit_price", "quantity"]
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = [
+        "number",
+        "customer_name",
+        "customer_email",
+        "status",
+        "total",
+        "created",
+        "confirmation_sent_at",
+    ]
+    # "Confirmation sent: empty" lists the orders whose email is still pending.
+    list_filter = ["status", ("confirmation_sent_at", admin.EmptyFieldListFilter), "created"]
+    search_fields = ["number", "customer_name", "customer_email"]
+    readonly_fields = ["number", "total", "created", "confirmation_sent_at"]
+    date_hierarchy = "created"
+    inlines = [OrderLineInline]
+
+
+@admin.register(OrderLine)
+class OrderLineAdmin(admin.ModelAdmin):
+    list_display = ["order", "product_name", "unit_price", "quantity"]
+    list_filter = ["product"]
+    search_fields = ["order__number", "product_name"]
+    list_select_related = ["order"]
+    readonly_fields = ["order", "product", "product_name", "unit_price", "quantity"]

@@ -1,0 +1,37 @@
+"""The admin lists orders, periodic tasks and task results."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django_celery_results.models import TaskResult
+
+from tests.factories import OrderLineFactory
+
+pytestmark = pytest.mark.django_db
+
+CHANGELISTS = [
+    "admin:shop_product_changelist",
+    "admin:shop_order_changelist",
+    "admin:shop_orderline_changelist",
+    "admin:django_celery_beat_periodictask_changelist",
+    "admin:django_celery_results_taskresult_changelist",
+]
+
+
+@pytest.mark.parametrize("name", CHANGELISTS)
+def test_changelists_render(admin_client: Client, name: str) -> None:
+    OrderLineFactory()
+    TaskResult.objects.create(task_id="t-1", task_name="shop.tasks.ping", status="SUCCESS")
+    assert admin_client.get(reverse(name)).status_code == 200
+
+
+def test_pending_confirmations_filter(admin_client: Client) -> None:
+    line = OrderLineFactory()
+    url = reverse("admin:shop_order_changelist") + "?confirmation_sent_at__isempty=1"
+    assert line.order.number in admin_client.get(url).content.decode()
+
+
+def test_order_page_shows_its_lines(admin_client: Client) -> None:
+    line = OrderLineFactory(product_name="Milk Jug")
+    response = admin_client.get(reverse("admin:shop_order_change", args=[line.order.pk]))
+    assert "Milk Jug" in response.content.decode()

@@ -1,0 +1,50 @@
+"""The Celery wiring: shared's vetted defaults survive the Django layer, Django's settings win."""
+
+from django_celery_beat.models import PeriodicTask
+from pytest_django.fixtures import Settings
+
+from config.celery_app import app as celery_app
+
+
+def test_vetted_defaults_survive_the_django_layer() -> None:
+    conf = celery_app.conf
+    assert conf.task_serializer == "json"
+    assert conf.accept_content == ["json"]
+    assert conf.task_default_queue == "shop"
+    assert conf.task_ignore_result is True
+    assert conf.task_time_limit > conf.task_soft_time_limit
+
+
+def test_django_settings_override_the_defaults(settings: Settings) -> None:
+    # shared's default is the Redis result backend; the shop keeps results in its database.
+    assert settings.CELERY_RESULT_BACKEND == "django-db"
+    assert celery_app.conf.result_backend == "django-db"
+    assert celery_app.conf.beat_scheduler == settings.CELERY_BEAT_SCHEDULER
+
+
+def test_tasks_are_registered() -> None:
+    celery_app.loader.import_default_modules()
+    expected = {
+        "shop.tasks.ping",
+        "shop.tasks.send_order_confirmation",
+        "shop.tasks.resend_pending_confirmations",
+        "shop.tasks.send_daily_sales_summary",
+        "shared.send_email",
+    }
+    assert expected <= set(celery_app.tasks)
+
+
+def test_idempotent_confirmation_acks_late() -> None:
+    task = celery_app.tasks["shop.tasks.send_order_confirmation"]
+    assert task.acks_late is True
+    assert task.reject_on_worker_lost is True
+
+
+def test_django_fixup_closes_stale_connections_in_the_worker() -> None:
+    assert "celery.fixups.django:fixup" in celery_app.fixups
+
+
+def test_periodic_tasks_are_rows_in_the_database(db: None) -> None:
+    tasks = dict(PeriodicTask.objects.values_list("task", "enabled"))
+    assert tasks["shop.tasks.resend_pending_confirmations"] is True
+    assert tasks["shop.tasks.send_daily_sales_summary"] is True

@@ -1,0 +1,107 @@
+"""Task bodies called as plain functions: no broker, no worker."""
+
+import smtplib
+from datetime import timedelta
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+from pytest_django.fixtures import Settings
+
+from shop.models import Order
+from shop.tasks import (
+    resend_pending_confirmations,
+    send_daily_sales_summary,
+    send_order_confirmation,
+)
+from tests.factories import OrderFactory, OrderLineFactory, ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def make_order(**fields: object) -> Order:
+    order = OrderFactory(total=Decimal("25.50"), **fields)
+    OrderLineFactory(order=order, product=ProductFactory(name="Tamper"), quantity=1)
+    return order
+
+
+def test_confirmation_is_sent_once_and_a_second_run_sends_nothing() -> None:
+    order = make_order()
+
+    send_order_confirmation(order.pk)
+    send_order_confirmation(order.pk)
+
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == [order.customer_email]
+    assert order.number in message.subject
+    assert "25.50" in message.body
+    assert "Tamper" in message.body
+    html, mimetype = message.alternatives[0]  # type: ignore[attr-defined]
+    assert mimetype == "text/html"
+    assert order.number in html
+    order.refresh_from_db()
+    assert order.confirmation_sent_at is not None
+
+
+def test_smtp_error_leaves_the_order_unclaimed_for_the_retry() -> None:
+    order = make_order()
+    with (
+        mock.patch("shop.emails.EmailMultiAlternatives.send", side_effect=smtplib.SMTPException),
+        pytest.raises(smtplib.SMTPException),
+    ):
+        send_order_confirmation(order.pk)
+
+    order.refresh_from_db()
+    assert order.confirmation_sent_at is None
+    send_order_confirmation(order.pk)
+    assert len(mail.outbox) == 1
+
+
+def test_smtp_errors_are_retried_with_capped_backoff() -> None:
+    assert OSError in send_order_confirmation.autoretry_for
+    assert issubclass(smtplib.SMTPException, OSError)
+    assert send_order_confirmation.retry_backoff
+    assert send_order_confirmation.retry_backoff_max == 600
+    assert send_order_confirmation.max_retries == 8
+
+
+def test_a_missing_order_sends_nothing() -> None:
+    send_order_confirmation(987654)
+    assert mail.outbox == []
+
+
+def test_the_sweep_reschedules_only_stale_unsent_orders() -> None:
+    now = timezone.now()
+    stale = make_order()
+    fresh = make_order()
+    sent = make_order(confirmation_sent_at=now)
+    cancelled = make_order(status=Order.Status.CANCELLED)
+    ancient = make_order()
+    Order.objects.filter(pk__in=[stale.pk, sent.pk, cancelled.pk]).update(
+        created=now - timedelta(minutes=10)
+    )
+    Order.objects.filter(pk=ancient.pk).update(created=now - timedelta(days=2))
+
+    with mock.patch.object(send_order_confirmation, "delay") as delay:
+        assert resend_pending_confirmations() == 1
+
+    delay.assert_called_once_with(stale.pk)
+    assert fresh.pk not in [call.args[0] for call in delay.call_args_list]
+
+
+def test_daily_sales_summary_reports_yesterday_to_the_staff(settings: Settings) -> None:
+    yesterday = timezone.now() - timedelta(days=1)
+    counted = make_order()
+    cancelled = make_order(status=Order.Status.CANCELLED)
+    make_order()  # placed today: in tomorrow's summary
+    Order.objects.filter(pk__in=[counted.pk, cancelled.pk]).update(created=yesterday)
+
+    summary = send_daily_sales_summary()
+
+    assert summary == {"day": yesterday.date().isoformat(), "orders": 1, "revenue": "25.50"}
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == [email for _, email in settings.MANAGERS]
+    assert "Tamper: 1" in mail.outbox[0].body

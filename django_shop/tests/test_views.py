@@ -1,0 +1,94 @@
+"""The pages a customer sees, with the task mocked."""
+
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from pytest_django.fixtures import Settings
+
+from shop.models import Order, Product
+from shop.tasks import send_order_confirmation
+from tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_home_lists_active_products_and_links_the_stack(client: Client, settings: Settings) -> None:
+    ProductFactory(name="Hand Grinder")
+    ProductFactory(name="Retired Mug", active=False)
+
+    page = client.get("/").content.decode()
+
+    assert "Hand Grinder" in page
+    assert "Retired Mug" not in page
+    for url in settings.SHOP_LINKS.values():
+        assert f'href="{url}"' in page
+
+
+def test_product_detail(client: Client) -> None:
+    product = ProductFactory(name="Scale", price=Decimal("45.00"))
+    response = client.get(product.get_absolute_url())
+    assert response.status_code == 200
+    assert "€45.00" in response.content.decode()
+
+
+def test_cart_add_change_and_remove(client: Client) -> None:
+    product = ProductFactory(price=Decimal("4.00"))
+    client.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": 2})
+    assert client.get(reverse("shop:cart")).context["total"] == Decimal("8.00")
+
+    client.post(reverse("shop:cart_update", args=[product.pk]), {"quantity": 3})
+    assert client.get(reverse("shop:cart")).context["total"] == Decimal("12.00")
+
+    client.post(reverse("shop:cart_remove", args=[product.pk]))
+    assert client.get(reverse("shop:cart")).context["lines"] == []
+
+
+def test_cart_rejects_a_bad_quantity(client: Client) -> None:
+    product = ProductFactory()
+    response = client.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": 0})
+    assert response.status_code == 400
+    assert client.get(reverse("shop:cart")).context["lines"] == []
+
+
+def place_order_through_the_site(client: Client, product: Product) -> Order:
+    client.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": 1})
+    with mock.patch.object(send_order_confirmation, "delay"):
+        client.post(reverse("shop:checkout"), {"name": "Ada", "email": "ada@example.com"})
+    return Order.objects.get()
+
+
+def test_order_page_reports_the_confirmation(client: Client) -> None:
+    order = place_order_through_the_site(client, ProductFactory())
+    status_url = reverse("shop:order_status", args=[order.number])
+
+    page = client.get(order.get_absolute_url()).content.decode()
+    assert "Sending your confirmation email" in page
+    assert client.get(status_url).json() == {"confirmation_sent": False, "sent_at": None}
+
+    Order.objects.filter(pk=order.pk).update(confirmation_sent_at=timezone.now())
+    page = client.get(order.get_absolute_url()).content.decode()
+    assert "Confirmation email sent to ada@example.com." in page
+    assert client.get(status_url).json()["confirmation_sent"] is True
+
+
+def test_orders_are_visible_only_to_the_session_that_placed_them(client: Client) -> None:
+    order = place_order_through_the_site(client, ProductFactory())
+    stranger = Client()
+    assert stranger.get(order.get_absolute_url()).status_code == 404
+    assert stranger.get(reverse("shop:order_status", args=[order.number])).status_code == 404
+
+
+def test_seed_catalogue_loads_a_dozen_products_once() -> None:
+    call_command("seed_catalogue")
+    call_command("seed_catalogue")
+    assert Product.objects.count() == 12
+
+
+def test_responses_carry_a_request_id(client: Client) -> None:
+    response = client.get("/", headers={"X-Request-ID": "abc-123"})
+    assert response["X-Request-ID"] == "abc-123"
