@@ -1,0 +1,55 @@
+"""The blog: a Flask application factory whose Celery tasks run inside the app context."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from blog import account, auth, health, posts, seed
+from blog.celery_app import celery_init_app
+from blog.extensions import csrf, db, login_manager, migrate
+from blog.models import User
+from blog.settings import BlogSettings
+from shared.request_id import RequestIdWSGIMiddleware, configure_logging
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment; `config` overrides any key (tests use it)."""
+    settings = BlogSettings()
+    configure_logging(settings.log_level)
+    app = Flask(__name__)
+    app.config.from_mapping(settings.flask_config())
+    if config is not None:
+        app.config.from_mapping(config)
+    if not app.config["SECRET_KEY"]:
+        raise RuntimeError("BLOG_SECRET_KEY is not set")
+    # Also creates VAR_DIR and VAR_DIR/blog, where the SQLite file and beat's schedule live.
+    Path(app.config["EXPORT_DIR"]).mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    celery_init_app(app, settings)
+
+    for blueprint in (auth.bp, posts.bp, account.bp, health.bp):
+        app.register_blueprint(blueprint)
+    app.cli.add_command(seed.seed_command)
+
+    @app.context_processor
+    def app_links() -> dict[str, str]:
+        keys = ("SHOP_URL", "REPORTS_URL", "FLOWER_URL")
+        return {key.lower(): app.config[key] for key in keys}
+
+    app.wsgi_app = RequestIdWSGIMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    return app
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id))

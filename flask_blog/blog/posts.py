@@ -1,0 +1,70 @@
+"""Everyone's posts, paginated; writing, editing and deleting your own."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from blog.extensions import db
+from blog.forms import PostForm
+from blog.models import Post
+
+bp = Blueprint("blog", __name__)
+
+
+@bp.get("/")
+def index() -> str:
+    page = db.paginate(
+        select(Post).order_by(Post.created_at.desc(), Post.id.desc()),
+        per_page=current_app.config["POSTS_PER_PAGE"],
+    )
+    return render_template("blog/index.html", page=page)
+
+
+@bp.get("/posts/<int:post_id>")
+def detail(post_id: int) -> str:
+    return render_template("blog/detail.html", post=db.get_or_404(Post, post_id))
+
+
+@bp.route("/posts/new", methods=["GET", "POST"])
+@login_required
+def create() -> str | Response:
+    form = PostForm()
+    if form.validate_on_submit():
+        post = Post(author_id=current_user.id, title=form.title.data, body=form.body.data)
+        db.session.add(post)
+        db.session.commit()
+        flash("Post published.")
+        return redirect(url_for("blog.detail", post_id=post.id))
+    return render_template("blog/edit.html", form=form, post=None)
+
+
+@bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(post_id: int) -> str | Response:
+    post = _own_post(post_id)
+    form = PostForm(obj=post)
+    if form.validate_on_submit():
+        form.populate_obj(post)
+        db.session.commit()
+        flash("Post updated.")
+        return redirect(url_for("blog.detail", post_id=post.id))
+    return render_template("blog/edit.html", form=form, post=post)
+
+
+@bp.post("/posts/<int:post_id>/delete")
+@login_required
+def delete(post_id: int) -> Response:
+    db.session.delete(_own_post(post_id))
+    db.session.commit()
+    flash("Post deleted.")
+    return redirect(url_for("blog.index"))
+
+
+def _own_post(post_id: int) -> Post:
+    post = db.get_or_404(Post, post_id)
+    if post.author_id != current_user.id:
+        abort(403)
+    return post

@@ -1,0 +1,67 @@
+"""The blog's settings: the shared ones plus the blog's own, read from the environment once.
+
+`create_app` maps them into `app.config`; the worker builds the same app
+(`make_celery.py`), so the web process and the worker read one configuration.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+
+from shared.settings import SharedSettings
+
+
+class BlogSettings(SharedSettings):
+    # Required outside tests; `create_app` refuses to start without it.
+    blog_secret_key: SecretStr | None = None
+    # Defaults to a SQLite file under VAR_DIR; postgresql://... URLs work too.
+    blog_database_url: str | None = None
+    blog_posts_per_page: int = Field(default=5, gt=0)
+    blog_export_ttl_hours: int = Field(default=24, gt=0)
+    # The seeded demo account (`flask --app blog seed`); demo data, not a secret.
+    blog_demo_password: str = "demo"  # noqa: S105
+
+    # Public addresses, for the links between the apps and in emails.
+    shop_url: str = "http://127.0.0.1:8001"
+    blog_url: str = "http://127.0.0.1:8002"
+    reports_url: str = "http://127.0.0.1:8003"
+
+    @property
+    def blog_var_dir(self) -> Path:
+        return self.var_dir / "blog"
+
+    def database_uri(self) -> str:
+        # postgresql:// URLs use psycopg 3, SQLAlchemy 2.1's default PostgreSQL driver.
+        if self.blog_database_url:
+            return self.blog_database_url
+        return f"sqlite:///{self.var_dir / 'blog.sqlite3'}"
+
+    def flask_config(self) -> dict[str, Any]:
+        """The settings as Flask config keys; `CELERY` is layered onto the shared Celery config."""
+        secret_key = self.blog_secret_key.get_secret_value() if self.blog_secret_key else None
+        return {
+            "SECRET_KEY": secret_key,
+            "SQLALCHEMY_DATABASE_URI": self.database_uri(),
+            "POSTS_PER_PAGE": self.blog_posts_per_page,
+            "EXPORT_DIR": self.blog_var_dir / "exports",
+            "EXPORT_TTL": timedelta(hours=self.blog_export_ttl_hours),
+            "DEMO_PASSWORD": self.blog_demo_password,
+            "SHOP_URL": self.shop_url,
+            "BLOG_URL": self.blog_url,
+            "REPORTS_URL": self.reports_url,
+            "FLOWER_URL": self.flower_url,
+            "CELERY": {
+                # Beat runs inside the blog worker (`bin/worker --beat`); see tasks.py.
+                "beat_schedule": {
+                    "delete-expired-exports": {
+                        "task": "blog.tasks.delete_expired_exports",
+                        "schedule": 15 * 60,
+                    }
+                },
+                "beat_schedule_filename": str(self.blog_var_dir / "celerybeat-schedule"),
+            },
+        }

@@ -1,0 +1,45 @@
+"""factory_boy factories for the blog's models; call them inside an app context."""
+
+from __future__ import annotations
+
+import factory
+from werkzeug.security import generate_password_hash
+
+from blog.extensions import db
+from blog.models import Export, Post, User
+
+PASSWORD = "correct horse battery"  # noqa: S105
+# Hashing is slow on purpose; every factory user shares one hash.
+PASSWORD_HASH = generate_password_hash(PASSWORD)
+
+
+class BaseFactory(factory.alchemy.SQLAlchemyModelFactory):
+    class Meta:
+        abstract = True
+        sqlalchemy_session_factory = lambda: db.session  # noqa: E731
+        sqlalchemy_session_persistence = "commit"
+
+
+class UserFactory(BaseFactory):
+    class Meta:
+        model = User
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
+    password_hash = PASSWORD_HASH
+
+
+class PostFactory(BaseFactory):
+    class Meta:
+        model = Post
+
+    author = factory.SubFactory(UserFactory)
+    title = factory.Sequence(lambda n: f"Post number {n}")
+    body = factory.Faker("paragraph")
+
+
+class ExportFactory(BaseFactory):
+    class Meta:
+        model = Export
+
+    user = factory.SubFactory(UserFactory)
