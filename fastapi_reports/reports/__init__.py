@@ -1,0 +1,1 @@
+"""FastAPI reports: validated report requests built by Celery, with live progress and download."""

@@ -1,0 +1,1 @@
+"""One router per resource: health, auth, pages, reports (the API)."""

@@ -1,0 +1,36 @@
+"""Readiness (`/health`: database and broker) and the worker round trip (`/health/worker`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from reports.api.deps import SessionDep
+from reports.celery_app import celery_app
+from reports.tasks import ping
+from shared.health import Check, check_broker, check_worker_roundtrip, report, run_check
+
+router = APIRouter(tags=["health"])
+
+
+def check_database(session: Session) -> Check:
+    def probe() -> str:
+        session.execute(text("SELECT 1"))
+        return session.get_bind().engine.url.render_as_string(hide_password=True)
+
+    return run_check("database", probe)
+
+
+@router.get("/health")
+def health(session: SessionDep) -> JSONResponse:
+    body, status = report(check_database(session), check_broker(celery_app))
+    return JSONResponse(body, status_code=status)
+
+
+@router.get("/health/worker")
+def health_worker(session: SessionDep) -> JSONResponse:
+    checks = check_database(session), check_broker(celery_app), check_worker_roundtrip(ping)
+    body, status = report(*checks)
+    return JSONResponse(body, status_code=status)

@@ -1,0 +1,26 @@
+"""The Celery app of the reports worker: `celery -A reports.celery_app worker -Q reports`.
+
+It is built from the SAME settings object as the web app (reports/config.py),
+so the broker, the database and the file directory cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.signals import worker_process_init
+
+from reports.config import settings
+from reports.db import engine
+from shared.celery_app import make_celery
+
+celery_app = make_celery("reports", default_queue="reports", settings=settings)
+celery_app.autodiscover_tasks(["reports"])
+# `@shared_task` binds to the current app: make it this one in the web process too.
+celery_app.set_default()
+
+
+@worker_process_init.connect
+def _own_connection_pool(**_: Any) -> None:
+    # A forked worker process must never share database connections with its parent.
+    engine.dispose(close=False)

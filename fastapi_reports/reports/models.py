@@ -1,0 +1,106 @@
+"""Tables: the users, the sales data reports are built from, the reports, and the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+
+from sqlalchemy import Date, DateTime, Enum, ForeignKey, Index, Numeric, String, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.progress import Progress, percent
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+
+
+class Sale(Base):
+    """One order line of the demo data: what was sold, where, when, for how much."""
+
+    __tablename__ = "sales"
+    __table_args__ = (Index("ix_sales_sold_on_id", "sold_on", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sold_on: Mapped[dt.date] = mapped_column(Date)
+    region: Mapped[str] = mapped_column(String(40))
+    product: Mapped[str] = mapped_column(String(80))
+    quantity: Mapped[int]
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+
+
+class ReportStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in {ReportStatus.DONE, ReportStatus.FAILED, ReportStatus.CANCELLED}
+
+
+def _values(enum_class: type[enum.Enum]) -> list[str]:
+    # Store the lowercase values ("done"), not the member names ("DONE").
+    return [member.value for member in enum_class]
+
+
+class Report(Base):
+    """A request for a report and, as the task builds it, its progress and result."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    report_type: Mapped[str] = mapped_column(String(40))
+    format: Mapped[str] = mapped_column(String(10))
+    period: Mapped[str] = mapped_column(String(10))
+    date_from: Mapped[dt.date] = mapped_column(Date)
+    date_to: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[ReportStatus] = mapped_column(
+        Enum(ReportStatus, native_enum=False, length=20, values_callable=_values),
+        default=ReportStatus.PENDING,
+    )
+    task_id: Mapped[str | None] = mapped_column(String(50))
+    progress_current: Mapped[int] = mapped_column(default=0)
+    progress_total: Mapped[int] = mapped_column(default=0)
+    message: Mapped[str] = mapped_column(String(500), default="")
+    # Set when done: the file's name under settings.files_dir and what it holds.
+    file_name: Mapped[str | None] = mapped_column(String(200))
+    row_count: Mapped[int | None]
+    source_rows: Mapped[int | None]
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=func.now())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def percent(self) -> int:
+        if self.status == ReportStatus.DONE:
+            return 100
+        if self.progress_total <= 0:  # not started yet (percent() counts an empty total as done)
+            return 0
+        return percent(
+            Progress(current=self.progress_current, total=self.progress_total, message=self.message)
+        )
+
+
+class AuditEvent(Base):
+    """Who did what, written by a FastAPI BackgroundTask after the response was sent."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(50))
+    report_id: Mapped[int | None]
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=func.now())

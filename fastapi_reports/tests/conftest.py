@@ -1,0 +1,157 @@
+"""Fixtures: a real database (SQLite file, or REPORTS_TEST_DATABASE_URL), a private Redis, users.
+
+The environment is set before `reports` is imported, because the app reads its
+settings once, at import, exactly as in production.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+APP_DIR = Path(__file__).resolve().parents[1]
+_VAR_DIR = Path(tempfile.mkdtemp(prefix="reports-tests-"))
+os.environ.update(
+    VAR_DIR=str(_VAR_DIR),
+    REPORTS_DATABASE_URL=os.environ.get("REPORTS_TEST_DATABASE_URL")
+    or f"sqlite:///{_VAR_DIR / 'reports.sqlite3'}",
+    REPORTS_SECRET_KEY="test-secret-key-that-is-long-enough-0123456789",  # noqa: S106
+    REPORTS_CHUNK_SIZE="100",
+    # Nothing reaches a real broker until `private_broker` points Celery at the test Redis.
+    CELERY_BROKER_URL="redis://127.0.0.1:1/0",
+    CELERY_RESULT_BACKEND_URL="redis://127.0.0.1:1/1",
+)
+
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import delete  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from reports.celery_app import celery_app  # noqa: E402
+from reports.db import SessionLocal, engine  # noqa: E402
+from reports.main import create_app  # noqa: E402
+from reports.models import AuditEvent, Base, Report, User  # noqa: E402
+from reports.security import hash_password  # noqa: E402
+from reports.seed import seed_sales  # noqa: E402
+
+pytest_plugins = ["shared.testing"]
+
+TODAY = dt.datetime.now(dt.UTC).date()
+#: The sales the test database holds, spread over the three years up to today.
+SALES = 2_000
+PASSWORD = "correct horse battery"  # noqa: S105 - every test user's password
+
+
+def pytest_unconfigure() -> None:
+    engine.dispose()
+    shutil.rmtree(_VAR_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database() -> None:
+    """The schema, built by the real migrations, and a known set of sales."""
+    Base.metadata.drop_all(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    command.upgrade(Config(str(APP_DIR / "alembic.ini")), "head")
+    with SessionLocal() as session:
+        seed_sales(session, SALES, today=TODAY)
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables() -> Iterator[None]:
+    yield
+    with SessionLocal.begin() as session:
+        for model in (AuditEvent, Report, User):
+            session.execute(delete(model))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_broker(redis_url: str) -> dict[str, str]:
+    """Point this process's Celery app at the private Redis; returns the same for a worker.
+
+    Celery reads CELERY_BROKER_URL from the environment before its own configuration.
+    """
+    env = {
+        "CELERY_BROKER_URL": f"{redis_url}/0",
+        "CELERY_RESULT_BACKEND_URL": f"{redis_url}/1",
+    }
+    os.environ.update(env)
+    celery_app.conf.update(result_backend=env["CELERY_RESULT_BACKEND_URL"])
+    return env
+
+
+@pytest.fixture
+def session() -> Iterator[Session]:
+    with SessionLocal() as session:
+        yield session
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with TestClient(create_app()) as client:
+        yield client
+
+
+class Users:
+    """Creates users and signs them in on a test client."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def create(self, username: str) -> User:
+        user = User(username=username, password_hash=hash_password(PASSWORD))
+        self.session.add(user)
+        self.session.commit()
+        return user
+
+    def log_in(self, client: TestClient, username: str) -> None:
+        form = {"username": username, "password": PASSWORD}
+        response = client.post("/login", data=form, follow_redirects=False)
+        assert response.status_code == 303, response.text
+
+
+@pytest.fixture
+def users(session: Session) -> Users:
+    return Users(session)
+
+
+@pytest.fixture
+def alice(users: Users, client: TestClient) -> User:
+    """A user, signed in on `client`."""
+    user = users.create("alice")
+    users.log_in(client, "alice")
+    return user
+
+
+@pytest.fixture
+def bob(users: Users) -> User:
+    """Another user, signed in nowhere."""
+    return users.create("bob")
+
+
+@pytest.fixture
+def make_report(session: Session) -> Callable[..., Report]:
+    """Save a report row for `owner` (last 90 days, monthly CSV summary unless overridden)."""
+
+    def make(owner: User, **values: object) -> Report:
+        defaults: dict[str, object] = {
+            "report_type": "sales_summary",
+            "format": "csv",
+            "period": "month",
+            "date_from": TODAY - dt.timedelta(days=90),
+            "date_to": TODAY,
+        }
+        report = Report(owner_id=owner.id, **{**defaults, **values})
+        session.add(report)
+        session.commit()
+        return report
+
+    return make
