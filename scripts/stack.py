@@ -89,6 +89,7 @@ def ensure_env_file() -> None:
         f"REPORTS_SECRET_KEY={token(32)}\n"
         f"FLOWER_BASIC_AUTH=admin:{token(12)}\n"
         f"POSTGRES_PASSWORD={token(16)}\n"
+        f"SHOP_ADMIN_PASSWORD={token(12)}\n"
     )
     ENV_FILE.chmod(0o600)
     say("wrote .env with new random secrets (Flower login: FLOWER_BASIC_AUTH)")

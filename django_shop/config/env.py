@@ -27,6 +27,8 @@ class ShopSettings(SharedSettings):
     shop_https: bool = False
     # Comma-separated host names the production site answers to.
     shop_allowed_hosts: str = "127.0.0.1,localhost"
+    # The password of the `admin` account `manage.py ensure_admin` creates (make up sets it).
+    shop_admin_password: SecretStr | None = None
     # Who receives the daily sales summary.
     shop_staff_email: str = "staff@example.com"
 

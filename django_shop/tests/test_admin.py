@@ -1,10 +1,14 @@
 """The admin lists orders, periodic tasks and task results."""
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from django_celery_results.models import TaskResult
+from pydantic import SecretStr
 
+from config.env import SETTINGS
 from tests.factories import OrderLineFactory
 
 pytestmark = pytest.mark.django_db
@@ -35,3 +39,22 @@ def test_order_page_shows_its_lines(admin_client: Client) -> None:
     line = OrderLineFactory(product_name="Milk Jug")
     response = admin_client.get(reverse("admin:shop_order_change", args=[line.order.pk]))
     assert "Milk Jug" in response.content.decode()
+
+
+def test_ensure_admin_creates_the_admin_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SETTINGS, "shop_admin_password", SecretStr("correct horse"))
+
+    call_command("ensure_admin")
+    call_command("ensure_admin")
+
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser
+    assert admin.check_password("correct horse")
+
+
+def test_ensure_admin_without_a_password_creates_nobody(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SETTINGS, "shop_admin_password", None)
+
+    call_command("ensure_admin")
+
+    assert not get_user_model().objects.exists()
