@@ -49,17 +49,12 @@ COMPOSE = [
 MARKER = "NATIVE_STACK"
 HOST = socket.gethostname()
 
-# What `up` prints: service, URL, where its credentials come from.
+# What `up` prints: each address people open, and where its login comes from.
 PUBLIC = [
-    (
-        "shop (Django)",
-        "SHOP_URL",
-        "http://127.0.0.1:8001",
-        "admin: `make shop-admin` creates a user",
-    ),
-    ("blog (Flask)", "BLOG_URL", "http://127.0.0.1:8002", "demo user seeded (see blog page)"),
-    ("reports (FastAPI)", "REPORTS_URL", "http://127.0.0.1:8003", "sign in on the page"),
-    ("Flower", "FLOWER_URL", "http://127.0.0.1:5555", "FLOWER_BASIC_AUTH in .env"),
+    ("shop (Django)", "SHOP_URL", "http://127.0.0.1:8001", "/admin/: admin, SHOP_ADMIN_PASSWORD"),
+    ("blog (Flask)", "BLOG_URL", "http://127.0.0.1:8002", "register, or demo / demo"),
+    ("reports (FastAPI)", "REPORTS_URL", "http://127.0.0.1:8003", "register on the page"),
+    ("Flower", "FLOWER_URL", "http://127.0.0.1:5555", "FLOWER_BASIC_AUTH"),
     ("mail catcher", "MAIL_URL", "http://127.0.0.1:8025", "none"),
 ]
 
@@ -333,7 +328,7 @@ def up() -> int:
         say("no Docker engine answers: running the native stack")
         if start_native() != 0:
             return 1
-    say("every service is healthy:")
+    say("every service is healthy (passwords are in .env):")
     print_urls()
     say("`make logs` follows the logs, `make down` stops everything")
     return 0
