@@ -32,11 +32,6 @@ class ShopSettings(SharedSettings):
     # Who receives the daily sales summary.
     shop_staff_email: str = "staff@example.com"
 
-    # Public addresses of the stack, for the links between the apps.
-    shop_url: str = "http://127.0.0.1:8001"
-    blog_url: str = "http://127.0.0.1:8002"
-    reports_url: str = "http://127.0.0.1:8003"
-
     def database_url(self) -> str:
         """The database URL to use, SQLite under VAR_DIR by default."""
         return self.shop_database_url or f"sqlite:///{self.var_dir / 'shop.sqlite3'}"

@@ -34,11 +34,6 @@ class Settings(SharedSettings):
     # Told (POST, JSON) when a report is ready, as a JSON list: '["https://..."]'.
     reports_webhook_urls: list[str] = []
 
-    # Public addresses of the three apps, for the cross-links on the home page.
-    shop_url: str = "http://127.0.0.1:8001"
-    blog_url: str = "http://127.0.0.1:8002"
-    reports_url: str = "http://127.0.0.1:8003"
-
     @model_validator(mode="after")
     def _production_needs_a_secret_key(self) -> Settings:
         given = "reports_secret_key" in self.model_fields_set

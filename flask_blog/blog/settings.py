@@ -25,11 +25,6 @@ class BlogSettings(SharedSettings):
     # The seeded demo account (`flask --app blog seed`); demo data, not a secret.
     blog_demo_password: str = "demo"  # noqa: S105
 
-    # Public addresses, for the links between the apps and in emails.
-    shop_url: str = "http://127.0.0.1:8001"
-    blog_url: str = "http://127.0.0.1:8002"
-    reports_url: str = "http://127.0.0.1:8003"
-
     @property
     def blog_var_dir(self) -> Path:
         return self.var_dir / "blog"

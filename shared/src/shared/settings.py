@@ -43,6 +43,11 @@ class SharedSettings(BaseSettings):
     # Flower reads FLOWER_BASIC_AUTH ("user:password") itself; it is here so
     # that tests and tools can log in with the same credentials.
     flower_basic_auth: SecretStr | None = None
+
+    # Public addresses of the stack: the links between the apps, and in emails.
+    shop_url: str = "http://127.0.0.1:8001"
+    blog_url: str = "http://127.0.0.1:8002"
+    reports_url: str = "http://127.0.0.1:8003"
     flower_url: str = "http://127.0.0.1:5555"
 
     log_level: str = "INFO"
