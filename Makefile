@@ -6,16 +6,16 @@ SHELL := bash
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-print-directory
 
-# uv from the PATH, else the one `make` installs into ~/.local/bin.
-UV := $(or $(shell command -v uv 2>/dev/null),$(HOME)/.local/bin/uv)
+# uv from the PATH, else as a module of the Python that `make` installs it into.
+UV := $(if $(shell command -v uv 2>/dev/null),uv,python3 -m uv)
 RUN := $(UV) run --locked
 PACKAGES := shared django_shop flask_blog fastapi_reports
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help up down logs status test unit e2e lint fmt clean deps chromium
+.PHONY: help up down logs status test unit e2e lint fmt clean deps uv chromium
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-7s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-7s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 up: deps ## run the stack (docker compose if an engine answers, else native) and print its URLs
 	@$(RUN) python scripts/stack.py up
@@ -59,14 +59,16 @@ clean: ## stop the stack and delete var/ and the caches
 
 deps: .venv/.synced
 
-.venv/.synced: $(UV) uv.lock pyproject.toml $(wildcard */pyproject.toml)
+.venv/.synced: uv.lock pyproject.toml $(wildcard */pyproject.toml) | uv
 	$(UV) sync --locked --all-packages
 	@touch $@
 
-$(UV):
-	@echo "make: uv is missing; installing it with pip into ~/.local/bin"
-	python3 -m pip install --user --quiet uv || \
-		python3 -m pip install --user --quiet --break-system-packages uv
+uv:
+	@$(UV) --version >/dev/null 2>&1 || { \
+		echo "make: uv is missing; installing it with pip"; \
+		python3 -m pip install --quiet --disable-pip-version-check uv || \
+			python3 -m pip install --quiet --disable-pip-version-check --user --break-system-packages uv; \
+	}
 
 chromium:
 	@if [ ! -x $(CHROMIUM) ]; then \
