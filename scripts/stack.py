@@ -18,6 +18,7 @@ finds and stops them all, even one that a crash left behind.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -32,6 +33,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from celery import Celery
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 
 from shared.settings import SharedSettings
 
@@ -123,12 +126,13 @@ def port_in_use(port: int) -> bool:
 
 
 def pid_alive(name: str, run_dir: Path) -> bool:
+    """Is the process of var/run/NAME.pid running? A zombie (exited, not yet reaped) is not."""
     try:
         pid = int((run_dir / f"{name}.pid").read_text())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, ValueError, IndexError):
         return False
-    return True
+    return state != "Z"
 
 
 def checks(config: SharedSettings, run_dir: Path) -> dict[str, Callable[[], bool]]:
@@ -140,7 +144,10 @@ def checks(config: SharedSettings, run_dir: Path) -> dict[str, Callable[[], bool
         def probe() -> bool:
             if not pong.get(f"{queue}@{HOST}"):
                 app = Celery(broker=config.celery_broker_url)
-                replies = app.control.ping(timeout=1.0) or []
+                try:
+                    replies = app.control.ping(timeout=1.0) or []
+                except (OSError, KombuError, RedisError):
+                    return False
                 pong.update({node: True for reply in replies for node in reply})
             return pong.get(f"{queue}@{HOST}", False)
 
@@ -172,12 +179,31 @@ def native_running(run_dir: Path) -> bool:
     return pid_alive("honcho", run_dir)
 
 
-def wait_healthy(services: list[str], config: SharedSettings, var: Path, timeout: float) -> bool:
+def first_stopped(stack_log: Path, offset: int) -> str | None:
+    """The service whose exit made honcho stop the rest, from honcho's log since `offset`."""
+    with stack_log.open("rb") as log:
+        log.seek(offset)
+        for line in log.read().decode(errors="replace").splitlines():
+            if stopped := re.search(r"\| (\S+)\.\d+ stopped \(rc=", line):
+                return stopped.group(1)
+    return None
+
+
+def wait_healthy(
+    services: list[str], config: SharedSettings, var: Path, timeout: float, log_offset: int = 0
+) -> bool:
+    """Wait until every service answers its probe; name the ones that did not, with their logs.
+
+    honcho stops every service when one exits, so once honcho is gone only the
+    first service that stopped is to blame.
+    """
     probes = checks(config, var / "run")
     pending = list(services)
     deadline = time.monotonic() + timeout
     while pending and time.monotonic() < deadline:
         if not native_running(var / "run"):
+            culprit = first_stopped(var / "log" / "stack.log", log_offset)
+            pending = [culprit] if culprit else pending
             break
         pending = [name for name in pending if not probes[name]()]
         if pending:
@@ -215,8 +241,10 @@ def native_up(config: SharedSettings, var: Path) -> int:
 
     for sub in ("run", "log"):
         (var / sub).mkdir(parents=True, exist_ok=True)
+    bin_dir = Path(sys.executable).parent  # celery, gunicorn, honcho: the project's environment
     env = {
         **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         MARKER: str(var),
         "VAR_DIR": str(var),
         # One broker for every process, Flower included, whatever .env says or omits.
@@ -227,8 +255,18 @@ def native_up(config: SharedSettings, var: Path) -> int:
         "PYTHONUNBUFFERED": "1",
     }
     with (var / "log" / "stack.log").open("ab") as log:
+        log_offset = log.tell()
         honcho = subprocess.Popen(
-            ["honcho", "start", "--no-colour", "-f", str(PROCFILE), "-e", str(ENV_FILE), *services],
+            [
+                bin_dir / "honcho",
+                "start",
+                "--no-colour",
+                "-f",
+                str(PROCFILE),
+                "-e",
+                str(ENV_FILE),
+                *services,
+            ],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -238,7 +276,7 @@ def native_up(config: SharedSettings, var: Path) -> int:
         )
     (run_dir / "honcho.pid").write_text(str(honcho.pid))
     say(f"starting {len(services)} services natively under honcho (log: var/log/stack.log)")
-    if not wait_healthy(services, config, var, timeout):
+    if not wait_healthy(services, config, var, timeout, log_offset):
         native_down(var)
         return 1
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,35 @@ def test_redis_probe_tells_a_live_server_from_a_dead_port(redis_url: str) -> Non
 
     assert stack.redis_answers(redis_url)
     assert not stack.redis_answers(f"redis://127.0.0.1:{free_port()}/0")
+
+
+def test_the_first_service_to_stop_is_the_one_to_blame(tmp_path: Path) -> None:
+    log = tmp_path / "stack.log"
+    earlier = "10:00:00 system           | blog-web.1 stopped (rc=1)\n"
+    log.write_text(earlier)
+    offset = log.stat().st_size
+    with log.open("a") as out:
+        out.write("10:05:00 shop-web.1       | OperationalError: connection failed\n")
+        out.write("10:05:01 system           | shop-web.1 stopped (rc=1)\n")
+        out.write("10:05:01 system           | sending SIGTERM to redis.1 (pid 42)\n")
+        out.write("10:05:01 system           | redis.1 stopped (rc=-15)\n")
+
+    assert stack.first_stopped(log, offset) == "shop-web"
+    assert stack.first_stopped(log, 0) == "blog-web"
+
+
+def test_a_zombie_is_not_alive(tmp_path: Path) -> None:
+    child = subprocess.Popen(["true"])
+    (tmp_path / "child.pid").write_text(str(child.pid))
+    try:
+        wait_for_exit = 50
+        while wait_for_exit and Path(f"/proc/{child.pid}/stat").read_text().split()[2] != "Z":
+            time.sleep(0.1)
+            wait_for_exit -= 1
+
+        assert not stack.pid_alive("child", tmp_path)
+    finally:
+        child.wait()
+    assert not stack.pid_alive("child", tmp_path)
+    (tmp_path / "child.pid").write_text(str(os.getpid()))
+    assert stack.pid_alive("child", tmp_path)

@@ -64,6 +64,7 @@ def place_order(*, quantities: Mapping[int, int], customer_name: str, customer_e
         # The worker reads the order by id, so the task may only be published
         # once the order is committed; a rollback discards this callback.
         transaction.on_commit(partial(schedule_confirmation, order.pk))
+    logger.info("placed order %s", order.number)
     return order
 
 
