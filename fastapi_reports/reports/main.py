@@ -15,6 +15,7 @@ import reports.celery_app  # noqa: F401
 from reports.api.routes import auth, health, pages
 from reports.api.routes import reports as reports_api
 from reports.config import settings
+from reports.csrf import SameOriginMiddleware
 from reports.schemas import readable
 from shared.request_id import RequestIdASGIMiddleware, configure_logging
 
@@ -33,6 +34,7 @@ def create_app() -> FastAPI:
         same_site="lax",
         https_only=settings.reports_env == "production",
     )
+    app.add_middleware(SameOriginMiddleware)
     app.add_middleware(RequestIdASGIMiddleware)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (health, auth, pages, reports_api):
