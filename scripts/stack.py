@@ -52,13 +52,13 @@ COMPOSE = [
 MARKER = "NATIVE_STACK"
 HOST = socket.gethostname()
 
-# What `up` prints: each address people open, and where its login comes from.
+# What `up` prints: each address people open (a SharedSettings field), and its login.
 PUBLIC = [
-    ("shop (Django)", "SHOP_URL", "http://127.0.0.1:8001", "/admin/: admin, SHOP_ADMIN_PASSWORD"),
-    ("blog (Flask)", "BLOG_URL", "http://127.0.0.1:8002", "register, or demo / demo"),
-    ("reports (FastAPI)", "REPORTS_URL", "http://127.0.0.1:8003", "register on the page"),
-    ("Flower", "FLOWER_URL", "http://127.0.0.1:5555", "FLOWER_BASIC_AUTH"),
-    ("mail catcher", "MAIL_URL", "http://127.0.0.1:8025", "none"),
+    ("shop (Django)", "shop_url", "/admin/: admin, SHOP_ADMIN_PASSWORD"),
+    ("blog (Flask)", "blog_url", "register, or demo / demo"),
+    ("reports (FastAPI)", "reports_url", "register on the page"),
+    ("Flower", "flower_url", "FLOWER_BASIC_AUTH"),
+    ("mail catcher", "mail_url", "none"),
 ]
 
 
@@ -137,7 +137,6 @@ def pid_alive(name: str, run_dir: Path) -> bool:
 
 def checks(config: SharedSettings, run_dir: Path) -> dict[str, Callable[[], bool]]:
     """One readiness probe per service name of the Procfile and compose file."""
-    url = {name: os.environ.get(env, default) for name, env, default, _ in PUBLIC}
     pong: dict[str, bool] = {}
 
     def worker(queue: str) -> Callable[[], bool]:
@@ -155,14 +154,14 @@ def checks(config: SharedSettings, run_dir: Path) -> dict[str, Callable[[], bool
 
     return {
         "redis": lambda: redis_answers(config.celery_broker_url),
-        "mail": lambda: http_ok(url["mail catcher"] + "/livez"),
-        "flower": lambda: http_ok(url["Flower"] + "/healthcheck"),
-        "shop-web": lambda: http_ok(url["shop (Django)"] + "/health"),
+        "mail": lambda: http_ok(config.mail_url + "/livez"),
+        "flower": lambda: http_ok(config.flower_url + "/healthcheck"),
+        "shop-web": lambda: http_ok(config.shop_url + "/health"),
         "shop-worker": worker("shop"),
         "shop-beat": lambda: pid_alive("shop-beat", run_dir),
-        "blog-web": lambda: http_ok(url["blog (Flask)"] + "/health"),
+        "blog-web": lambda: http_ok(config.blog_url + "/health"),
         "blog-worker": worker("blog"),
-        "reports-web": lambda: http_ok(url["reports (FastAPI)"] + "/health"),
+        "reports-web": lambda: http_ok(config.reports_url + "/health"),
         "reports-worker": worker("reports"),
     }
 
@@ -344,10 +343,10 @@ def docker_engine() -> bool:
 # --- commands -------------------------------------------------------------------
 
 
-def print_urls() -> None:
+def print_urls(config: SharedSettings) -> None:
     width = max(len(name) for name, *_ in PUBLIC)
-    for name, env, default, credentials in PUBLIC:
-        print(f"  {name:<{width}}  {os.environ.get(env, default):<24}  {credentials}")
+    for name, field, credentials in PUBLIC:
+        print(f"  {name:<{width}}  {getattr(config, field):<24}  {credentials}")
 
 
 def start_native() -> int:
@@ -367,7 +366,7 @@ def up() -> int:
         if start_native() != 0:
             return 1
     say("every service is healthy (passwords are in .env):")
-    print_urls()
+    print_urls(settings())
     say("`make logs` follows the logs, `make down` stops everything")
     return 0
 

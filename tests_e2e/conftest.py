@@ -1,13 +1,13 @@
 """Browser tests over a running stack, native or compose.
 
-Every address comes from the environment (defaults: the native stack on
-loopback), so the same tests run against `make up` either way. Chromium is
-Debian's (/usr/bin/chromium): Playwright cannot download its own here.
+Every address comes from the stack's settings (the environment, then .env;
+defaults: the native stack on loopback), so the same tests run against
+`make up` either way. Chromium is Debian's (/usr/bin/chromium): Playwright
+cannot download its own here.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,21 +33,20 @@ class Urls:
 
 
 @pytest.fixture(scope="session")
-def urls() -> Urls:
-    env = os.environ.get
-    return Urls(
-        shop=env("SHOP_URL", "http://127.0.0.1:8001"),
-        blog=env("BLOG_URL", "http://127.0.0.1:8002"),
-        reports=env("REPORTS_URL", "http://127.0.0.1:8003"),
-        flower=env("FLOWER_URL", "http://127.0.0.1:5555"),
-        mail=env("MAIL_URL", "http://127.0.0.1:8025"),
-    )
-
-
-@pytest.fixture(scope="session")
 def settings() -> SharedSettings:
     """The stack's settings: the environment first, then the repository's .env."""
     return SharedSettings(_env_file=ROOT / ".env")
+
+
+@pytest.fixture(scope="session")
+def urls(settings: SharedSettings) -> Urls:
+    return Urls(
+        shop=settings.shop_url,
+        blog=settings.blog_url,
+        reports=settings.reports_url,
+        flower=settings.flower_url,
+        mail=settings.mail_url,
+    )
 
 
 @pytest.fixture(scope="session")

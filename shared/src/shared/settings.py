@@ -49,6 +49,7 @@ class SharedSettings(BaseSettings):
     blog_url: str = "http://127.0.0.1:8002"
     reports_url: str = "http://127.0.0.1:8003"
     flower_url: str = "http://127.0.0.1:5555"
+    mail_url: str = "http://127.0.0.1:8025"
 
     log_level: str = "INFO"
 
