@@ -27,7 +27,7 @@ class Settings(SharedSettings):
     )
     # Default: SQLite under VAR_DIR. postgresql:// URLs use psycopg 3.
     reports_database_url: str | None = None
-    # Rows of demo sales data `bin/web` seeds into an empty database.
+    # Rows of demo sales data `bin/migrate` seeds into an empty database.
     reports_seed_rows: int = Field(default=100_000, ge=0, le=10_000_000)
     # Rows the report task reads per query: memory is bounded by this, not the table.
     reports_chunk_size: int = Field(default=5_000, ge=100)

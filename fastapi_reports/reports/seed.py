@@ -1,6 +1,6 @@
 """Seed the demo sales data when the table is empty: `python -m reports.seed`.
 
-Idempotent, so `bin/web` runs it on every start. REPORTS_SEED_ROWS sets the size.
+Idempotent, so `bin/migrate` runs it on every start. REPORTS_SEED_ROWS sets the size.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ class BlogSettings(SharedSettings):
             "REPORTS_URL": self.reports_url,
             "FLOWER_URL": self.flower_url,
             "CELERY": {
-                # Beat runs inside the blog worker (`bin/worker --beat`); see tasks.py.
+                # Beat runs as its own service (`bin/beat`), exactly one; see tasks.py.
                 "beat_schedule": {
                     "delete-expired-exports": {
                         "task": "blog.tasks.delete_expired_exports",

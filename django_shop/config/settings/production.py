@@ -1,7 +1,7 @@
 """Production: DJANGO_SETTINGS_MODULE=config.settings.production.
 
 SHOP_SECRET_KEY and SHOP_ALLOWED_HOSTS must be set; static files are collected
-by bin/web and served by WhiteNoise. SHOP_HTTPS=true turns on what a site served
+by bin/migrate and served by WhiteNoise. SHOP_HTTPS=true turns on what a site served
 over HTTPS wants (the compose stack serves plain HTTP on loopback).
 """
 
