@@ -20,13 +20,13 @@ help: ## list the targets
 up: deps ## run the stack (docker compose if an engine answers, else native) and print its URLs
 	@$(RUN) python scripts/stack.py up
 
-down: deps ## stop everything `make up` started
+down: deps ## stop the running stack, compose or native (the data is kept)
 	@$(RUN) python scripts/stack.py down
 
-logs: deps ## follow the logs of the running stack
+logs: deps ## follow the logs of the running stack, compose or native
 	@$(RUN) python scripts/stack.py logs
 
-status: deps ## show the health of every native service
+status: deps ## show the health of every service of the running stack
 	@$(RUN) python scripts/stack.py status
 
 test: lint unit chromium ## lint, unit and integration tests, then browser tests on a native stack
@@ -50,8 +50,8 @@ fmt: deps ## format and fix what ruff can
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
-clean: ## stop the stack and delete var/ and the caches
-	-@[ -x .venv/bin/python ] && $(RUN) python scripts/stack.py down
+clean: ## stop the stack, delete its compose volumes, var/ and the caches
+	-@[ -x .venv/bin/python ] && $(RUN) python scripts/stack.py clean
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache test-results
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from celery import Celery
+from dotenv import dotenv_values
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
@@ -41,14 +42,9 @@ from shared.settings import SharedSettings
 ROOT = Path(__file__).resolve().parents[1]
 ENV_FILE = ROOT / ".env"
 PROCFILE = ROOT / "Procfile"
-COMPOSE = [
-    "docker",
-    "compose",
-    "-f",
-    str(ROOT / "compose" / "compose.yaml"),
-    "--env-file",
-    str(ENV_FILE),
-]
+COMPOSE_PROJECT = "celery-reference"  # the `name:` of compose/compose.yaml
+COMPOSE = ["docker", "compose", "-f", str(ROOT / "compose" / "compose.yaml")]
+COMPOSE += ["--env-file", str(ENV_FILE)]
 MARKER = "NATIVE_STACK"
 HOST = socket.gethostname()
 
@@ -74,23 +70,42 @@ def say(message: str) -> None:
 # --- .env -------------------------------------------------------------------
 
 
-def ensure_env_file() -> None:
-    """Write .env with fresh random secrets the first time; never overwrite it."""
-    if ENV_FILE.exists():
-        return
-    token = secrets.token_urlsafe
-    ENV_FILE.write_text(
-        "# Written by `make up` on its first run, with random secrets. Every variable\n"
-        "# the stack reads is documented in .env.example; set any of them here.\n"
-        f"SHOP_SECRET_KEY={token(32)}\n"
-        f"BLOG_SECRET_KEY={token(32)}\n"
-        f"REPORTS_SECRET_KEY={token(32)}\n"
-        f"FLOWER_BASIC_AUTH=admin:{token(12)}\n"
-        f"POSTGRES_PASSWORD={token(16)}\n"
-        f"SHOP_ADMIN_PASSWORD={token(12)}\n"
-    )
+#: The secrets `make up` generates, each a function of a random token.
+SECRETS: dict[str, Callable[[], str]] = {
+    "SHOP_SECRET_KEY": lambda: secrets.token_urlsafe(32),
+    "BLOG_SECRET_KEY": lambda: secrets.token_urlsafe(32),
+    "REPORTS_SECRET_KEY": lambda: secrets.token_urlsafe(32),
+    "FLOWER_BASIC_AUTH": lambda: f"admin:{secrets.token_urlsafe(12)}",
+    "SHOP_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(12),
+    # The compose stack's Postgres: the superuser, and one role per app.
+    "POSTGRES_PASSWORD": lambda: secrets.token_urlsafe(16),
+    "SHOP_DB_PASSWORD": lambda: secrets.token_urlsafe(16),
+    "BLOG_DB_PASSWORD": lambda: secrets.token_urlsafe(16),
+    "REPORTS_DB_PASSWORD": lambda: secrets.token_urlsafe(16),
+}
+
+
+def ensure_env_file() -> bool:
+    """Give .env every secret of SECRETS, with a random value; return True if .env is new.
+
+    A value already there is never changed: a secret that changed would lock
+    the apps out of data made with the old one (the compose Postgres volume).
+    """
+    new = not ENV_FILE.exists()
+    present = set(dotenv_values(ENV_FILE)) if not new else set()
+    missing = [name for name in SECRETS if name not in present]
+    if not missing:
+        return False
+    with ENV_FILE.open("a") as env:
+        if new:
+            env.write(
+                "# Written by `make up` with random secrets. Every variable the\n"
+                "# stack reads is documented in .env.example; set any of them here.\n"
+            )
+        env.writelines(f"{name}={SECRETS[name]()}\n" for name in missing)
     ENV_FILE.chmod(0o600)
-    say("wrote .env with new random secrets (Flower login: FLOWER_BASIC_AUTH)")
+    say(f"wrote {', '.join(missing)} to .env with new random values")
+    return new
 
 
 # --- probes -------------------------------------------------------------------
@@ -161,6 +176,7 @@ def checks(config: SharedSettings, run_dir: Path) -> dict[str, Callable[[], bool
         "shop-beat": lambda: pid_alive("shop-beat", run_dir),
         "blog-web": lambda: http_ok(config.blog_url + "/health"),
         "blog-worker": worker("blog"),
+        "blog-beat": lambda: pid_alive("blog-beat", run_dir),
         "reports-web": lambda: http_ok(config.reports_url + "/health"),
         "reports-worker": worker("reports"),
     }
@@ -334,10 +350,51 @@ def native_down(var: Path) -> int:
 
 
 def docker_engine() -> bool:
+    """Does a Docker engine answer (the `docker` client alone is not enough)?"""
     if shutil.which("docker") is None:
         return False
-    probe = subprocess.run(["docker", "info"], capture_output=True, timeout=10, check=False)
+    try:
+        probe = subprocess.run(["docker", "info"], capture_output=True, timeout=10, check=False)
+    except subprocess.TimeoutExpired:
+        return False
     return probe.returncode == 0
+
+
+def compose(*args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*COMPOSE, *args], capture_output=capture, text=True, check=False)
+
+
+def compose_running() -> bool:
+    """Does the compose project have any container, running or not?"""
+    return docker_engine() and bool(compose("ps", "--all", "--quiet", capture=True).stdout.strip())
+
+
+def database_volume_exists() -> bool:
+    volume = f"{COMPOSE_PROJECT}_postgres"
+    inspect = ["docker", "volume", "inspect", volume]
+    return subprocess.run(inspect, capture_output=True, check=False).returncode == 0
+
+
+STALE_VOLUME = """compose stack: the Postgres volume was initialised with the passwords of
+another .env, so the apps cannot log in. Put that .env back, or delete the
+stack's volumes (and their data) with `make clean`, then `make up` again."""
+
+
+def compose_up(env_is_new: bool) -> int:
+    if env_is_new and database_volume_exists():
+        ENV_FILE.unlink()  # leave things as they were: the old .env may come back
+        say(STALE_VOLUME)
+        return 1
+    say("compose stack: building the images and starting every service")
+    if compose("up", "--build", "--wait", "--remove-orphans").returncode == 0:
+        return 0
+    migrations = compose("logs", "shop-migrate", "blog-migrate", "reports-migrate", capture=True)
+    if "password authentication failed" in migrations.stdout:
+        say(STALE_VOLUME)
+        return 1
+    say("compose stack: `up` failed (above); the state of each service, and `make logs` for more:")
+    compose("ps", "--all")
+    return 1
 
 
 # --- commands -------------------------------------------------------------------
@@ -355,34 +412,49 @@ def start_native() -> int:
 
 
 def up() -> int:
-    ensure_env_file()
+    env_is_new = ensure_env_file()
     if docker_engine():
         say("a Docker engine answers: running the compose stack")
-        code = subprocess.run([*COMPOSE, "up", "--build", "--wait"], check=False)
-        if code.returncode:
-            return code.returncode
+        if compose_up(env_is_new) != 0:
+            return 1
     else:
         say("no Docker engine answers: running the native stack")
         if start_native() != 0:
             return 1
     say("every service is healthy (passwords are in .env):")
     print_urls(settings())
-    say("`make logs` follows the logs, `make down` stops everything")
+    say("`make status` checks it, `make logs` follows the logs, `make down` stops it")
     return 0
 
 
 def down() -> int:
+    if compose_running():
+        compose("down", "--remove-orphans")
+        say("compose stack: stopped (its volumes are kept; `make clean` deletes them)")
+    var = settings().var_dir
+    if native_running(var / "run") or stack_processes(var):
+        return native_down(var)
+    return 0
+
+
+def clean() -> int:
+    """Stop both stacks and delete the compose volumes (databases, queues, files)."""
     if docker_engine():
-        subprocess.run([*COMPOSE, "down"], check=False)
+        compose("down", "--volumes", "--remove-orphans")
+        say("compose stack: stopped, its volumes deleted")
     return native_down(settings().var_dir)
 
 
 def status() -> int:
+    if compose_running():
+        say("compose stack:")
+        return compose("ps", "--all").returncode
     config = settings()
     run_dir = config.var_dir / "run"
     if not native_running(run_dir):
-        say("the native stack is not running")
+        say("no stack is running (`make up` starts one)")
         return 1
+    say("native stack:")
     for name, probe in checks(config, run_dir).items():
         if name in procfile_services():
             print(f"  {name:<15} {'healthy' if probe() else 'NOT healthy'}")
@@ -390,8 +462,8 @@ def status() -> int:
 
 
 def logs() -> int:
-    if docker_engine():
-        return subprocess.run([*COMPOSE, "logs", "--follow"], check=False).returncode
+    if compose_running():
+        return compose("logs", "--follow", "--tail", "100").returncode
     log = settings().var_dir / "log" / "stack.log"
     return subprocess.run(["tail", "-n", "100", "-F", str(log)], check=False).returncode
 
@@ -411,7 +483,7 @@ def with_stack(command: list[str]) -> int:
 
 
 def main() -> int:
-    commands = {"up": up, "down": down, "status": status, "logs": logs}
+    commands = {"up": up, "down": down, "clean": clean, "status": status, "logs": logs}
     if len(sys.argv) > 2 and sys.argv[1] == "with-stack":
         return with_stack(sys.argv[2:])
     if len(sys.argv) != 2 or sys.argv[1] not in commands:

@@ -28,16 +28,31 @@ def test_env_file_gets_random_secrets_once(tmp_path: Path, monkeypatch: pytest.M
     env_file = tmp_path / ".env"
     monkeypatch.setattr(stack, "ENV_FILE", env_file)
 
-    stack.ensure_env_file()
+    assert stack.ensure_env_file() is True
     first = env_file.read_text()
-    stack.ensure_env_file()
+    assert stack.ensure_env_file() is False
 
     assert env_file.read_text() == first
     values = dict(line.split("=", 1) for line in first.splitlines() if "=" in line)
-    assert {"SHOP_SECRET_KEY", "BLOG_SECRET_KEY", "REPORTS_SECRET_KEY"} <= set(values)
+    assert set(stack.SECRETS) <= set(values)
     assert values["FLOWER_BASIC_AUTH"].startswith("admin:")
     assert len(values["SHOP_SECRET_KEY"]) >= 40
+    assert len(set(values.values())) == len(values)
     assert env_file.stat().st_mode & 0o077 == 0
+
+
+def test_an_older_env_file_gains_the_new_secrets_and_keeps_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("POSTGRES_PASSWORD=kept\nLOG_LEVEL=DEBUG\n")
+    monkeypatch.setattr(stack, "ENV_FILE", env_file)
+
+    assert stack.ensure_env_file() is False
+
+    lines = env_file.read_text().splitlines()
+    assert lines[:2] == ["POSTGRES_PASSWORD=kept", "LOG_LEVEL=DEBUG"]
+    assert {line.split("=")[0] for line in lines} == set(stack.SECRETS) | {"LOG_LEVEL"}
 
 
 def test_down_stops_every_process_of_the_stack_even_an_orphan(tmp_path: Path) -> None:

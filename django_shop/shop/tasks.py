@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from shared.celery_app import IDEMPOTENT
+from shared.celery_app import IDEMPOTENT, MAX_RETRY_DELAY
 from shop import emails
 from shop.models import Order, OrderLine
 
@@ -30,10 +30,10 @@ def ping(self: Task[Any, Any]) -> dict[str, str]:
 @shared_task(
     **IDEMPOTENT,
     # SMTP errors (smtplib.SMTPException is an OSError) and refused connections
-    # are retried after 5, 10, 20... seconds, capped at ten minutes.
+    # are retried after 5, 10, 20... seconds, capped at MAX_RETRY_DELAY.
     autoretry_for=(OSError,),
     retry_backoff=5,
-    retry_backoff_max=600,
+    retry_backoff_max=MAX_RETRY_DELAY,
     retry_jitter=True,
     max_retries=8,
 )

@@ -1,6 +1,6 @@
 from celery import Task
 
-from shared.celery_app import IDEMPOTENT, celery_config, make_celery
+from shared.celery_app import IDEMPOTENT, MAX_RETRY_DELAY, celery_config, make_celery
 from shared.settings import SharedSettings
 
 
@@ -11,13 +11,19 @@ def test_config_is_json_only() -> None:
     assert config["accept_content"] == config["result_accept_content"] == ["json"]
 
 
-def test_visibility_timeout_outlasts_the_hard_time_limit() -> None:
+def test_visibility_timeout_outlasts_the_longest_retry_delay_plus_the_hard_time_limit() -> None:
     settings = SharedSettings(celery_task_soft_time_limit=50, celery_task_time_limit=900)
 
     config = celery_config(settings, default_queue="q")
 
     assert config["task_soft_time_limit"] < config["task_time_limit"] == 900
-    assert config["broker_transport_options"]["visibility_timeout"] > 900
+    assert config["broker_transport_options"]["visibility_timeout"] > MAX_RETRY_DELAY + 900
+
+
+def test_no_task_retries_later_than_the_longest_retry_delay() -> None:
+    from shared.tasks import send_email
+
+    assert send_email.retry_backoff_max <= MAX_RETRY_DELAY
 
 
 def test_factory_routes_to_the_default_queue_with_the_vetted_defaults() -> None:

@@ -21,10 +21,30 @@ from shared.settings import SharedSettings
 #: process dies mid-task. Use as `@shared_task(**IDEMPOTENT)`.
 IDEMPOTENT: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True}
 
+#: The longest delay any task may wait before a retry (`retry_backoff_max`,
+#: `countdown`). A worker holds a delayed message unacknowledged until it runs,
+#: so the visibility timeout below must outlast this delay plus the run itself.
+MAX_RETRY_DELAY = 120
+
+#: Time for a live worker to notice and take back a message whose worker died.
+REDELIVERY_MARGIN = 60
+
+
+def visibility_timeout(settings: SharedSettings) -> int:
+    """Seconds after which Redis hands an unacknowledged message to another worker.
+
+    It is how long a task whose worker was killed (SIGKILL, OOM, a lost
+    machine) waits before it runs again, so it is kept as short as is safe:
+    the longest retry delay, plus the hard time limit of the run, plus a margin.
+    Any shorter, and a task still waiting for its retry, or still running,
+    would be handed to a second worker and run twice. (A task whose pool
+    process dies while the worker lives is requeued at once: reject_on_worker_lost.)
+    """
+    return MAX_RETRY_DELAY + settings.celery_task_time_limit + REDELIVERY_MARGIN
+
 
 def celery_config(settings: SharedSettings, *, default_queue: str) -> dict[str, Any]:
     """The configuration every app starts from, as new-style lowercase Celery settings."""
-    hard_limit = settings.celery_task_time_limit
     return {
         "broker_url": settings.celery_broker_url,
         "result_backend": settings.celery_result_backend_url,
@@ -44,7 +64,7 @@ def celery_config(settings: SharedSettings, *, default_queue: str) -> dict[str, 
         # No task runs forever: the soft limit raises inside the task so it can
         # clean up, the hard limit kills the process.
         "task_soft_time_limit": settings.celery_task_soft_time_limit,
-        "task_time_limit": hard_limit,
+        "task_time_limit": settings.celery_task_time_limit,
         # Results are opt-in per task (`ignore_result=False`) and expire.
         "task_ignore_result": True,
         "result_expires": settings.celery_result_expires,
@@ -53,9 +73,11 @@ def celery_config(settings: SharedSettings, *, default_queue: str) -> dict[str, 
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
             # Redis redelivers an unacknowledged message after this many seconds.
-            # It must exceed the longest time limit, or an acks_late task still
-            # running would be handed to a second worker.
-            "visibility_timeout": hard_limit * 2,
+            "visibility_timeout": visibility_timeout(settings),
+            # Live workers look for such messages every 10 s (kombu's default
+            # throttle would make it every 100 s).
+            "unacked_restore_interval": 10,
+            "unacked_restore_throttle": 1,
             "socket_connect_timeout": 5,
         },
         # Publishing from a web request must not hang when the broker is down.

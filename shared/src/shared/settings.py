@@ -19,7 +19,9 @@ _REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
 class SharedSettings(BaseSettings):
     """What every app and every worker needs; apps subclass it to add their own."""
 
-    model_config = SettingsConfigDict(extra="ignore")
+    # An empty variable counts as unset, so compose can pass `${VAR:-}` through
+    # and the default stays here, in one place.
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
 
     # Celery. CELERY_BROKER_URL is also the variable Celery itself honours. The
     # result backend is CELERY_RESULT_BACKEND_URL, not CELERY_RESULT_BACKEND:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from celery import shared_task
 
+from shared.celery_app import MAX_RETRY_DELAY
 from shared.mail import build_message, deliver
 from shared.settings import SharedSettings
 
@@ -18,7 +19,7 @@ logger = logging.getLogger(__name__)
     name="shared.send_email",
     autoretry_for=(smtplib.SMTPException, OSError),
     retry_backoff=True,
-    retry_backoff_max=300,
+    retry_backoff_max=MAX_RETRY_DELAY,
     retry_jitter=True,
     max_retries=6,
 )
