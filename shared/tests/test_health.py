@@ -1,5 +1,7 @@
+import json
+
 from shared.celery_app import make_celery
-from shared.health import Check, check_broker, report, run_check
+from shared.health import Check, check_broker, check_worker_roundtrip, report, run_check
 from shared.settings import SharedSettings
 from shared.testing import free_port
 
@@ -42,3 +44,21 @@ def test_broker_check_fails_fast_when_nothing_listens() -> None:
 
     assert not check.ok
     assert check.seconds < 10
+
+
+def test_a_ping_nobody_answers_expires_instead_of_piling_up(redis_url: str) -> None:
+    import redis
+
+    settings = SharedSettings(celery_broker_url=redis_url, celery_result_backend_url=redis_url)
+    app = make_celery("h", default_queue="h-nobody", settings=settings)
+
+    @app.task(name="h.ping", ignore_result=False)
+    def ping() -> str:
+        return "pong"
+
+    check = check_worker_roundtrip(ping, timeout=0.5)
+
+    assert not check.ok
+    queued = redis.Redis.from_url(redis_url).lrange("h-nobody", 0, -1)
+    assert len(queued) == 1
+    assert json.loads(queued[0])["headers"]["expires"] is not None

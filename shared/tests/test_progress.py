@@ -9,8 +9,9 @@ from shared.progress import PROGRESS, Progress, ProgressReporter, percent, read_
 class RecordingTask:
     """Stands in for a bound task: records what `update_state` stores."""
 
-    def __init__(self, task_id: str | None = "t-1") -> None:
+    def __init__(self, task_id: str | None = "t-1", *, ignore_result: bool = False) -> None:
         self.request = SimpleNamespace(id=task_id)
+        self.ignore_result = ignore_result
         self.states: list[tuple[str, dict[str, Any]]] = []
 
     def update_state(self, *, state: str, meta: dict[str, Any]) -> None:
@@ -81,3 +82,13 @@ def test_read_progress(state: str, info: Any, expected: tuple[int, str]) -> None
 
     assert read["state"] == state
     assert (read["percent"], read["message"]) == expected
+
+
+def test_a_task_that_ignores_its_result_writes_only_to_on_update() -> None:
+    task = RecordingTask(ignore_result=True)
+    mirrored: list[Progress] = []
+
+    reporter(task, total=2, min_interval=0, on_update=mirrored.append).update(2, "done")
+
+    assert task.states == []
+    assert mirrored == [{"current": 2, "total": 2, "message": "done"}]

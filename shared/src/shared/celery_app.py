@@ -30,6 +30,27 @@ MAX_RETRY_DELAY = 120
 REDELIVERY_MARGIN = 60
 
 
+#: Every connection to Redis (broker and result backend) gives up instead of
+#: waiting forever. A Redis that is down refuses at once; one that accepts and
+#: never answers (paused, failing over, a host gone without a reset) would
+#: otherwise block a web request, and the customer with it, for good. Redis
+#: answers in milliseconds, and the worker's own blocking read (BRPOP) waits
+#: 1 s, so these leave a wide margin. Keepalive notices a dead peer while idle.
+REDIS_SOCKET_OPTIONS: dict[str, Any] = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 3,
+    "socket_keepalive": True,
+}
+
+
+PUBLISH_RETRY_POLICY: dict[str, Any] = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+
+
 def visibility_timeout(settings: SharedSettings) -> int:
     """Seconds after which Redis hands an unacknowledged message to another worker.
 
@@ -78,15 +99,20 @@ def celery_config(settings: SharedSettings, *, default_queue: str) -> dict[str, 
             # throttle would make it every 100 s).
             "unacked_restore_interval": 10,
             "unacked_restore_throttle": 1,
-            "socket_connect_timeout": 5,
+            **REDIS_SOCKET_OPTIONS,
         },
-        # Publishing from a web request must not hang when the broker is down.
-        "task_publish_retry_policy": {
-            "max_retries": 2,
-            "interval_start": 0,
-            "interval_step": 0.5,
-            "interval_max": 1,
-        },
+        # The same bounds on the result backend's connections.
+        "redis_socket_connect_timeout": REDIS_SOCKET_OPTIONS["socket_connect_timeout"],
+        "redis_socket_timeout": REDIS_SOCKET_OPTIONS["socket_timeout"],
+        "redis_socket_keepalive": True,
+        "broker_connection_timeout": REDIS_SOCKET_OPTIONS["socket_connect_timeout"],
+        # A publish from a web request tries twice (the second time on a fresh
+        # connection, which is what a restarted Redis needs), then raises
+        # kombu's OperationalError: about 2 x socket_timeout at worst. A task
+        # that keeps its result also subscribes to it when published: that
+        # reconnects by the same policy (Celery's default is 20 tries).
+        "task_publish_retry_policy": PUBLISH_RETRY_POLICY,
+        "result_backend_transport_options": {"retry_policy": PUBLISH_RETRY_POLICY},
         # One message at a time per process: long tasks don't hoard the queue.
         "worker_prefetch_multiplier": 1,
         "worker_hijack_root_logger": False,

@@ -40,10 +40,14 @@ def check_broker(app: Celery, *, timeout: int = 2) -> Check:
 
 
 def check_worker_roundtrip(ping: Task, *, timeout: float = 5.0) -> Check:
-    """Send `ping` through the app's own queue and wait for its worker's answer."""
+    """Send `ping` through the app's own queue and wait for its worker's answer.
+
+    The ping expires when the wait does: while no worker consumes the queue,
+    health checks must not pile up pings for the next worker to wade through.
+    """
 
     def probe() -> str:
-        return str(ping.apply_async().get(timeout=timeout))
+        return str(ping.apply_async(expires=timeout).get(timeout=timeout))
 
     return run_check("worker", probe)
 

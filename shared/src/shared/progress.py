@@ -1,9 +1,17 @@
 """One way for every long task to report progress, and one schema to read it.
 
-A task reports `{"current", "total", "message"}` as the meta of the custom
-`PROGRESS` state; web apps read it back with `read_progress`, and may mirror it
-into their own rows through `on_update`. Writes to the result backend are
-throttled, so a task may call `update` for every row it handles.
+A task reports `{"current", "total", "message"}`; writes are throttled, so it
+may call `update` for every row it handles. Where progress is kept is the app's
+choice, and there is one place per app:
+
+- `on_update` saves it where the app keeps the task's state, usually the row
+  the task works on (an export, a report). Pages read the row: it survives the
+  result backend's expiry, and it carries the owner, so no one reads another
+  user's progress by guessing a task id. Both apps do this.
+- A task that keeps its result (`ignore_result=False`) also stores it as the
+  custom `PROGRESS` state in the result backend, and `read_progress` reads it
+  back, until the task's own SUCCESS or FAILURE replaces it. A task that ignores
+  its result never writes there: nothing would ever replace a stale PROGRESS.
 """
 
 from __future__ import annotations
@@ -55,16 +63,26 @@ class ProgressReporter:
             return None
         progress = Progress(current=current, total=self.total, message=message)
         self._last_write = now
-        # A task called directly (not through a worker) has no id: nothing to store.
-        if self.task.request.id is not None:
+        if self._keeps_result():
             self.task.update_state(state=PROGRESS, meta=dict(progress))
         if self.on_update is not None:
             self.on_update(progress)
         return progress
 
+    def _keeps_result(self) -> bool:
+        """Does the result backend hold this run's outcome (so a PROGRESS there ends)?"""
+        request = self.task.request
+        if request.id is None:  # called directly, not through a worker
+            return False
+        return not (self.task.ignore_result or getattr(request, "ignore_result", False))
+
 
 def read_progress(result: AsyncResult[Any]) -> dict[str, Any]:
-    """The state of a task as one JSON-ready dict: state, current, total, message, percent."""
+    """The state of a task that keeps its result, as one JSON-ready dict.
+
+    Keys: state, current, total, message, percent. Only for tasks with
+    `ignore_result=False`: for the others the backend holds nothing to read.
+    """
     state = result.state
     info = result.info if isinstance(result.info, dict) else {}
     if state == PROGRESS:

@@ -1,0 +1,86 @@
+"""Every broker operation on a request's path is bounded in time.
+
+A web request that publishes a task, or checks health, must answer within a
+few seconds whatever Redis does: refuse connections (it is down), or accept
+them and never answer (paused, failing over, a host gone without a reset).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from shared.celery_app import make_celery
+from shared.health import check_broker
+from shared.settings import SharedSettings
+from shared.testing import free_port
+
+#: What "within a few seconds" means for a request, with room for a slow CI machine.
+REQUEST_BUDGET = 8.0
+
+
+@pytest.fixture
+def silent_broker() -> Iterator[str]:
+    """A TCP server that accepts every connection and never answers a byte."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    stop.set()
+    thread.join()
+    for connection in accepted:
+        connection.close()
+    server.close()
+
+
+def app_for(broker_url: str) -> Celery:
+    settings = SharedSettings(celery_broker_url=broker_url, celery_result_backend_url=broker_url)
+    app = make_celery("bounded", default_queue="bounded", settings=settings)
+
+    @app.task(name=f"bounded.noop.{broker_url}")  # one name per app: Celery warns on reuse
+    def noop() -> None: ...
+
+    return app
+
+
+def timed_publish(app: Celery) -> float:
+    started = time.monotonic()
+    with pytest.raises(OperationalError):
+        next(task for name, task in app.tasks.items() if name.startswith("bounded.")).delay()
+    return time.monotonic() - started
+
+
+def test_a_publish_to_a_silent_broker_fails_within_seconds(silent_broker: str) -> None:
+    assert timed_publish(app_for(silent_broker)) < REQUEST_BUDGET
+
+
+def test_a_publish_to_a_refusing_broker_fails_within_seconds() -> None:
+    assert timed_publish(app_for(f"redis://127.0.0.1:{free_port()}/0")) < REQUEST_BUDGET
+
+
+def test_the_broker_health_check_fails_within_seconds_on_a_silent_broker(
+    silent_broker: str,
+) -> None:
+    started = time.monotonic()
+
+    check = check_broker(app_for(silent_broker))
+
+    assert not check.ok
+    assert time.monotonic() - started < REQUEST_BUDGET
