@@ -6,6 +6,9 @@ CELERY_* settings are layered on top of them, and `autodiscover_tasks` finds
 """
 
 import os
+from typing import Any
+
+import django
 
 from config.env import SETTINGS
 from shared.celery_app import make_celery
@@ -15,3 +18,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 app = make_celery("shop", default_queue="shop", settings=SETTINGS)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def setup_django(**kwargs: Any) -> None:
+    """Load Django's apps before the django-db result backend is imported.
+
+    The worker and beat do it themselves (Celery's Django fixup); the other
+    commands (`celery -A config.celery_app call|inspect|purge`) would fail with
+    AppRegistryNotReady. In a web process Django is already set up: a no-op.
+    """
+    django.setup()

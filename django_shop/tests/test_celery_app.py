@@ -1,5 +1,10 @@
 """The Celery wiring: shared's vetted defaults survive the Django layer, Django's settings win."""
 
+import os
+import re
+import subprocess
+import sys
+
 from django_celery_beat.models import PeriodicTask
 from pytest_django.fixtures import Settings
 
@@ -48,3 +53,15 @@ def test_periodic_tasks_are_rows_in_the_database(db: None) -> None:
     tasks = dict(PeriodicTask.objects.values_list("task", "enabled"))
     assert tasks["shop.tasks.resend_pending_confirmations"] is True
     assert tasks["shop.tasks.send_daily_sales_summary"] is True
+
+
+def test_the_celery_command_line_can_send_a_task(redis_url: str) -> None:
+    """`celery -A config.celery_app call` sets Django up before the django-db backend loads."""
+    command = [sys.executable, "-m", "celery", "-A", "config.celery_app", "call", "shop.ping"]
+    environment = {**os.environ, "CELERY_BROKER_URL": redis_url}
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=environment, timeout=60, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"[0-9a-f-]{36}\n", result.stdout), result.stdout
