@@ -51,9 +51,12 @@ class Order(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLACED)
     total = models.DecimalField(max_digits=12, decimal_places=2)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
-    # Set by the confirmation task in the same transaction that sends the email:
-    # NULL means "not sent yet", and it is what makes the task idempotent.
+    # Set by the confirmation task once SMTP has accepted the email: NULL means
+    # "not sent yet", and it is what makes the task idempotent.
     confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    # The lease of the run that is sending the confirmation right now (see
+    # shop/tasks.py): no other run sends until it expires.
+    confirmation_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created"]

@@ -7,11 +7,11 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from celery import Task, shared_task
+from celery import Task, current_app, shared_task
 from django.conf import settings
 from django.core.mail import mail_managers
-from django.db import transaction
-from django.db.models import Count, Sum
+from django.db import OperationalError
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from shared.celery_app import IDEMPOTENT, MAX_RETRY_DELAY
@@ -29,9 +29,10 @@ def ping(self: Task[Any, Any]) -> dict[str, str]:
 
 @shared_task(
     **IDEMPOTENT,
-    # SMTP errors (smtplib.SMTPException is an OSError) and refused connections
-    # are retried after 5, 10, 20... seconds, capped at MAX_RETRY_DELAY.
-    autoretry_for=(OSError,),
+    # SMTP errors (smtplib.SMTPException is an OSError), refused connections and
+    # a database that is briefly unavailable or locked are retried after 5, 10,
+    # 20... seconds, capped at MAX_RETRY_DELAY.
+    autoretry_for=(OSError, OperationalError),
     retry_backoff=5,
     retry_backoff_max=MAX_RETRY_DELAY,
     retry_jitter=True,
@@ -40,24 +41,71 @@ def ping(self: Task[Any, Any]) -> dict[str, str]:
 def send_order_confirmation(order_id: int) -> None:
     """Email the confirmation of order `order_id`, exactly once.
 
-    The order row is locked while the email is sent, and `confirmation_sent_at`
-    is set in the same transaction. A second run (a retry, a redelivery after a
-    worker died, a message from the sweep) waits for the lock, then finds the
-    email sent and does nothing. An SMTP error rolls the claim back, so the
-    retry sends it.
+    Three short steps, and no database lock or transaction is held while SMTP
+    talks (a slow or hung mail server must not stall checkouts):
+
+    1. claim: one conditional UPDATE takes a lease on the order, unless the email
+       was sent or another run holds an unexpired lease;
+    2. send, with a Message-ID derived from the order number;
+    3. mark the order sent, or, if SMTP failed, give the lease back for the retry.
+
+    A second run (a retry, a redelivery, a message from the sweep) finds the
+    email sent, or the lease held, and does nothing. If the worker dies
+    mid-send, the lease expires and a later run sends. If it dies after SMTP
+    accepted the email but before step 3, that later run sends it again: no
+    system closes that window, and the fixed Message-ID makes the two copies
+    one message to mail clients (docs in django_shop/README.md).
     """
-    with transaction.atomic():
-        order = Order.objects.select_for_update().filter(pk=order_id).first()
-        if order is None:
-            logger.warning("order %s does not exist, no confirmation to send", order_id)
-            return
-        if order.confirmation_sent_at is not None:
-            logger.info("confirmation of order %s was already sent", order.number)
-            return
+    lease = claim_confirmation(order_id)
+    if lease is None:
+        return
+    order = Order.objects.get(pk=order_id)
+    try:
         emails.order_confirmation(order).send()
-        order.confirmation_sent_at = timezone.now()
-        order.save(update_fields=["confirmation_sent_at"])
+    except BaseException:
+        Order.objects.filter(pk=order_id, confirmation_claimed_until=lease).update(
+            confirmation_claimed_until=None
+        )
+        raise
+    Order.objects.filter(pk=order_id).update(
+        confirmation_sent_at=timezone.now(), confirmation_claimed_until=None
+    )
     logger.info("sent the confirmation of order %s", order.number)
+
+
+def confirmation_lease() -> timedelta:
+    """How long a run may take to send: its hard time limit, plus a margin.
+
+    No run can still be sending after its lease: the worker kills it first.
+    """
+    return timedelta(seconds=current_app.conf.task_time_limit + 30)
+
+
+def claim_confirmation(order_id: int) -> datetime | None:
+    """Take the lease on sending `order_id`'s confirmation; its expiry, or None if not ours.
+
+    One UPDATE with the conditions in its WHERE clause: the database decides
+    between concurrent runs, on SQLite and PostgreSQL alike, with no lock held
+    after it returns.
+    """
+    now = timezone.now()
+    lease = now + confirmation_lease()
+    unclaimed = Q(confirmation_claimed_until__isnull=True) | Q(confirmation_claimed_until__lt=now)
+    claimed = (
+        Order.objects.filter(pk=order_id, confirmation_sent_at__isnull=True)
+        .filter(unclaimed)
+        .update(confirmation_claimed_until=lease)
+    )
+    if claimed:
+        return lease
+    sent = Order.objects.filter(pk=order_id).values_list("confirmation_sent_at", flat=True)
+    if not sent:
+        logger.warning("order %s does not exist, no confirmation to send", order_id)
+    elif sent[0] is not None:
+        logger.info("confirmation of order %s was already sent", order_id)
+    else:
+        logger.info("confirmation of order %s is being sent by another run", order_id)
+    return None
 
 
 @shared_task(ignore_result=False)

@@ -64,8 +64,8 @@ def database(url: str) -> dict[str, Any]:
         Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         # IMMEDIATE takes SQLite's write lock when a transaction starts, so the
         # web process and the worker queue up instead of failing with "database
-        # is locked", and the confirmation task's claim is exclusive here too
-        # (SQLite ignores select_for_update).
+        # is locked" (SQLite ignores select_for_update). Every transaction is
+        # short: none waits on the network (the confirmation's claim is a lease).
         config["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
     else:
         # Persistent connections, checked before reuse. Celery's Django fixup
@@ -126,6 +126,12 @@ CELERY_RESULT_BACKEND = "django-db"
 # The periodic tasks live in the database and are edited in the admin; the
 # data migration shop/migrations/0002 creates them.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# When the worker loses Redis, let a running confirmation finish instead of
+# killing it (shared's default kills it, so it is redelivered and run again).
+# Killed in the middle of the SMTP exchange, an email the server accepted would
+# be sent again; left to finish, it records `confirmation_sent_at`, and the
+# redelivered copy finds the email sent. The lease keeps the two from racing.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 
 # The shop's own settings.
 SHOP_LINKS = {

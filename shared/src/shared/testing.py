@@ -8,6 +8,7 @@ integration test exercises the same path as production.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -89,16 +90,19 @@ def start_worker(
     env: dict[str, str],
     log: Path | None = None,
     timeout: float = 30,
+    concurrency: int = 1,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run a real `celery -A app worker` consuming `queue`, until the block ends.
 
     Waits until the worker answers a ping, and fails with the worker's log if it
     never does. The log goes to `log` when given (a test may read it), else to a
-    temporary file removed at the end.
+    temporary file removed at the end. One process by default (the solo pool);
+    `concurrency` > 1 runs that many prefork processes, as production does.
     """
     node = f"{queue}-test-{os.getpid()}@%h"
     command = [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queue, "-n", node]
-    command += ["--pool", "solo", "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
+    pool = ["--pool", "solo"] if concurrency == 1 else ["--concurrency", str(concurrency)]
+    command += [*pool, "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
     keep_log = log is not None
     log = log or Path(tempfile.mkstemp(prefix="worker-", suffix=".log")[1])
     full_env = {**os.environ, **env}
@@ -143,6 +147,8 @@ class SmtpSink:
 
     port: int
     messages: list[Message] = field(default_factory=list)
+    #: Seconds the server waits before it accepts a message: a slow mail server.
+    delay: float = 0.0
 
     def wait_for(self, predicate: Callable[[Message], bool], *, timeout: float = 15) -> Message:
         """The first message that satisfies `predicate`, waiting for it to arrive."""
@@ -159,6 +165,7 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
     class Handler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            await asyncio.sleep(sink.delay)
             sink.messages.append(message_from_bytes(envelope.original_content or envelope.content))
             return "250 OK"
 
