@@ -83,8 +83,10 @@ def test_flower_sees_each_replica_of_a_scaled_worker(
     assert seen == wanted
 
 
-def test_flower_requires_its_login(urls: Urls) -> None:
-    assert httpx.get(f"{urls.flower}/api/workers").status_code == 401
+@pytest.mark.parametrize("path", ["/", "/workers", "/tasks", "/api/workers", "/metrics"])
+def test_flower_requires_its_login(urls: Urls, path: str) -> None:
+    assert httpx.get(f"{urls.flower}{path}").status_code == 401
+    assert httpx.get(f"{urls.flower}{path}", auth=("admin", "wrong")).status_code == 401
 
 
 def test_each_worker_consumes_only_its_own_queue(
