@@ -12,10 +12,10 @@ RUN := $(UV) run --locked
 PACKAGES := shared django_shop flask_blog fastapi_reports
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help up down logs status test unit e2e lint fmt clean deps uv chromium
+.PHONY: help up down logs status test unit e2e lint secrets-baseline fmt clean deps uv chromium
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-7s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 up: deps ## run the stack (docker compose if an engine answers, else native) and print its URLs
 	@$(RUN) python scripts/stack.py up
@@ -41,10 +41,16 @@ unit: deps ## unit and integration tests of shared, every app and the stack file
 e2e: deps chromium ## browser tests against the running stack (`make up` first)
 	$(RUN) pytest tests_e2e
 
-lint: deps ## ruff (format and lint) and mypy
+lint: deps ## ruff (format and lint), mypy, and a scan for committed secrets
 	$(RUN) ruff format --check .
 	$(RUN) ruff check .
 	$(RUN) mypy shared/src scripts django_shop flask_blog fastapi_reports
+	@# Fails on any secret not in .secrets.baseline (placeholders and test values,
+	@# reviewed). After reviewing a new finding: `make secrets-baseline`.
+	git ls-files -z | xargs -0 $(RUN) detect-secrets-hook --baseline .secrets.baseline
+
+secrets-baseline: deps ## record the current findings of the secret scan as reviewed
+	$(RUN) detect-secrets scan --exclude-files '^uv\.lock$$' > .secrets.baseline
 
 fmt: deps ## format and fix what ruff can
 	$(RUN) ruff format .
