@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from celery import Celery
@@ -50,14 +50,27 @@ def silent_broker() -> Iterator[str]:
     server.close()
 
 
-def app_for(broker_url: str) -> Celery:
-    settings = SharedSettings(celery_broker_url=broker_url, celery_result_backend_url=broker_url)
-    app = make_celery("bounded", default_queue="bounded", settings=settings)
+@pytest.fixture
+def app_for() -> Iterator[Callable[[str], Celery]]:
+    """Celery apps built with the vetted configuration, their connections closed after."""
+    apps: list[Celery] = []
 
-    @app.task(name=f"bounded.noop.{broker_url}")  # one name per app: Celery warns on reuse
-    def noop() -> None: ...
+    def build(broker_url: str) -> Celery:
+        settings = SharedSettings(
+            celery_broker_url=broker_url, celery_result_backend_url=broker_url
+        )
+        app = make_celery("bounded", default_queue="bounded", settings=settings)
 
-    return app
+        @app.task(name=f"bounded.noop.{broker_url}")  # one name per app: Celery warns on reuse
+        def noop() -> None: ...
+
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.pool.force_close_all()
+        app.close()
 
 
 def timed_publish(app: Celery) -> float:
@@ -67,16 +80,21 @@ def timed_publish(app: Celery) -> float:
     return time.monotonic() - started
 
 
-def test_a_publish_to_a_silent_broker_fails_within_seconds(silent_broker: str) -> None:
+AppFor = Callable[[str], Celery]
+
+
+def test_a_publish_to_a_silent_broker_fails_within_seconds(
+    silent_broker: str, app_for: AppFor
+) -> None:
     assert timed_publish(app_for(silent_broker)) < REQUEST_BUDGET
 
 
-def test_a_publish_to_a_refusing_broker_fails_within_seconds() -> None:
+def test_a_publish_to_a_refusing_broker_fails_within_seconds(app_for: AppFor) -> None:
     assert timed_publish(app_for(f"redis://127.0.0.1:{free_port()}/0")) < REQUEST_BUDGET
 
 
 def test_the_broker_health_check_fails_within_seconds_on_a_silent_broker(
-    silent_broker: str,
+    silent_broker: str, app_for: AppFor
 ) -> None:
     started = time.monotonic()
 

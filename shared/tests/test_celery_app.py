@@ -1,6 +1,14 @@
+import pytest
 from celery import Task
 
-from shared.celery_app import IDEMPOTENT, MAX_RETRY_DELAY, celery_config, make_celery
+from shared.celery_app import (
+    IDEMPOTENT,
+    MAX_RETRY_DELAY,
+    RedeliveryConfigError,
+    celery_config,
+    check_retry_delays,
+    make_celery,
+)
 from shared.settings import SharedSettings
 
 
@@ -103,3 +111,24 @@ def test_a_plain_config_source_overrides_the_vetted_values() -> None:
 
     assert app.conf.task_time_limit == 7
     assert app.conf.accept_content == ["json"]
+
+
+def test_the_vetted_configuration_passes_the_retry_delay_check() -> None:
+    app = make_celery("example", default_queue="q")
+    app.loader.import_default_modules()  # shared.tasks, as a worker does
+
+    check_retry_delays(app)
+
+
+def test_a_retry_that_outlives_the_visibility_timeout_is_refused() -> None:
+    settings = SharedSettings(celery_task_soft_time_limit=50, celery_task_time_limit=60)
+    app = make_celery("example", default_queue="q", settings=settings)
+    visibility = app.conf.broker_transport_options["visibility_timeout"]
+
+    @app.task(name="example.slow_retry", autoretry_for=(OSError,), retry_backoff=True)
+    def slow_retry() -> None: ...
+
+    slow_retry.retry_backoff_max = visibility - 60
+
+    with pytest.raises(RedeliveryConfigError, match=r"example\.slow_retry"):
+        check_retry_delays(app)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, Task
+from celery.signals import worker_init
 
 from shared.request_id import connect_celery_signals
 from shared.settings import SharedSettings
@@ -143,7 +144,40 @@ def make_celery(
     config = celery_config(settings, default_queue=default_queue)
     app.add_defaults(lambda: _not_configured_by_source(app, config))
     connect_celery_signals(settings.log_level)
+    worker_init.connect(_refuse_retries_that_outlive_redelivery, weak=False)
     return app
+
+
+class RedeliveryConfigError(RuntimeError):
+    """A task may wait longer for its retry than the broker waits before redelivering it."""
+
+
+def check_retry_delays(app: Celery) -> None:
+    """Refuse a task whose retry can wait so long that Redis redelivers it meanwhile.
+
+    A worker holds a delayed retry unacknowledged until it runs; if that takes
+    longer than the visibility timeout, a second worker runs it too. The
+    longest wait is the retry delay plus the run itself (the hard time limit).
+    """
+    visibility = app.conf.broker_transport_options.get("visibility_timeout", 3600)
+    hard_limit = app.conf.task_time_limit or 0
+    for name, task in app.tasks.items():
+        if not getattr(task, "autoretry_for", ()):
+            continue  # no automatic retry (a task's own self.retry(countdown=...) is its own)
+        # Set by @task(retry_backoff=...); a task without it waits default_retry_delay.
+        backoff = getattr(task, "retry_backoff", False)
+        delay = getattr(task, "retry_backoff_max", 600) if backoff else task.default_retry_delay
+        if (delay or 0) + hard_limit >= visibility:
+            raise RedeliveryConfigError(
+                f"{name} may retry after {delay} s and run for {hard_limit} s, but Redis "
+                f"redelivers an unacknowledged message after {visibility} s: it would run "
+                "twice. Lower its retry delay, or the time limit."
+            )
+
+
+def _refuse_retries_that_outlive_redelivery(sender: Any, **kwargs: Any) -> None:
+    """A worker refuses to start with a configuration that runs retries twice."""
+    check_retry_delays(sender.app)
 
 
 def _not_configured_by_source(app: Celery, config: dict[str, Any]) -> dict[str, Any]:
