@@ -12,12 +12,12 @@ RUN := $(UV) run --locked
 PACKAGES := shared django_shop flask_blog fastapi_reports
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help up down logs status test unit e2e lint fmt clean deps uv chromium
+.PHONY: help up down logs status test unit e2e lint fmt clean deps uv chromium redis
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-7s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-up: deps ## run the stack (docker compose if an engine answers, else native) and print its URLs
+up: deps redis ## run the stack (docker compose if an engine answers, else native) and print its URLs
 	@$(RUN) python scripts/stack.py up
 
 down: deps ## stop everything `make up` started
@@ -29,10 +29,10 @@ logs: deps ## follow the logs of the running stack
 status: deps ## show the health of every native service
 	@$(RUN) python scripts/stack.py status
 
-test: lint unit chromium ## lint, unit and integration tests, then browser tests on a native stack
+test: lint unit chromium redis ## lint, unit and integration tests, then browser tests on a native stack
 	@$(RUN) python scripts/stack.py with-stack pytest tests_e2e
 
-unit: deps ## unit and integration tests of shared, every app and the stack files
+unit: deps redis ## unit and integration tests of shared, every app and the stack files
 	$(RUN) pytest tests
 	@for package in $(PACKAGES); do \
 		echo "== $$package"; (cd $$package && $(RUN) pytest) || exit 1; \
@@ -78,5 +78,16 @@ chromium:
 		else \
 			echo "make: the browser tests need Chromium at $(CHROMIUM):" \
 				"run 'sudo apt-get install chromium' and try again" >&2; exit 1; \
+		fi; \
+	fi
+
+redis:
+	@if ! command -v redis-server >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "make: installing Redis for the native stack and the tests (apt-get)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+		else \
+			echo "make: the native stack and the tests need redis-server:" \
+				"run 'sudo apt-get install redis-server' and try again" >&2; exit 1; \
 		fi; \
 	fi
