@@ -12,10 +12,11 @@ RUN := $(UV) run --locked
 PACKAGES := shared django_shop flask_blog fastapi_reports
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help up down logs status test unit e2e lint fmt clean deps uv chromium redis
+.PHONY: help up down logs status restart start stop test unit e2e lint fmt clean
+.PHONY: deps uv chromium redis
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-7s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 up: deps redis ## run the stack (docker compose if an engine answers, else native) and print its URLs
 	@$(RUN) python scripts/stack.py up
@@ -26,8 +27,17 @@ down: deps ## stop everything `make up` started
 logs: deps ## follow the logs of the running stack
 	@$(RUN) python scripts/stack.py logs
 
-status: deps ## show the health of every native service
+status: deps ## show the state and health of every native service
 	@$(RUN) python scripts/stack.py status
+
+restart: deps ## restart one native service: make restart SERVICE=shop-worker
+	@$(RUN) python scripts/stack.py restart $(SERVICE)
+
+stop: deps ## stop one native service (it stays stopped until make start or make up)
+	@$(RUN) python scripts/stack.py stop $(SERVICE)
+
+start: deps ## start one stopped native service: make start SERVICE=shop-worker
+	@$(RUN) python scripts/stack.py start $(SERVICE)
 
 test: lint unit chromium redis ## lint, unit and integration tests, then browser tests on a native stack
 	@$(RUN) python scripts/stack.py with-stack pytest tests_e2e
