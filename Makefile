@@ -12,7 +12,7 @@ RUN := $(UV) run --locked
 PACKAGES := shared django_shop flask_blog fastapi_reports
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help up down logs status restart start stop test unit e2e lint fmt clean
+.PHONY: help up down logs status restart start stop test unit e2e test-faults lint fmt clean
 .PHONY: deps uv chromium redis
 
 help: ## list the targets
@@ -50,6 +50,9 @@ unit: deps redis ## unit and integration tests of shared, every app and the stac
 
 e2e: deps chromium ## browser tests against the running stack (`make up` first)
 	$(RUN) pytest tests_e2e
+
+test-faults: deps redis ## kill services of a native stack and check that they come back
+	@$(RUN) python scripts/stack.py with-stack pytest tests_faults
 
 lint: deps ## ruff (format and lint) and mypy
 	$(RUN) ruff format --check .

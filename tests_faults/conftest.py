@@ -1,0 +1,116 @@
+"""Fault tests against the running native stack: `make test-faults` starts one (or uses
+the one `make up` started), and these tests kill its processes.
+
+Every wait is bounded, and after each test every service is running and healthy
+again (or the test fails), so one broken test does not break the next.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import stack  # noqa: E402 (the script is not a package)
+
+from shared.settings import SharedSettings  # noqa: E402
+
+# How long a killed service may take to answer its probe again. A worker needs
+# the longest (its app's imports, then its pool): about 6 s on two cores.
+RECOVERY_SECONDS = 20.0
+# How long the stack may take to become healthy again after a test.
+SETTLE_SECONDS = 60.0
+
+recoveries: list[tuple[str, float]] = []
+
+
+@pytest.fixture(scope="session")
+def config() -> SharedSettings:
+    return stack.settings()
+
+
+@pytest.fixture(scope="session")
+def var(config: SharedSettings) -> Path:
+    if not stack.native_running(config.var_dir):
+        pytest.exit("the native stack is not running: run `make test-faults`", returncode=2)
+    return config.var_dir
+
+
+def wait_for(what: str, predicate: Callable[[], Any], *, timeout: float) -> float:
+    """Poll `predicate` until it holds; return the seconds it took, or fail at `timeout`."""
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"{what}: not within {timeout} s")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def healthy(name: str, config: SharedSettings, var: Path) -> bool:
+    """Does `name` answer its probe? (New probes each time: they cache worker pings.)"""
+    return stack.checks(config, var)[name]()
+
+
+def restarted(name: str, old_pid: int, config: SharedSettings, var: Path) -> Callable[[], bool]:
+    """A predicate: `name` runs under a pid other than `old_pid`, and answers its probe."""
+
+    def check() -> bool:
+        pid = stack.service_pid(name, var)
+        return pid is not None and pid != old_pid and healthy(name, config, var)
+
+    return check
+
+
+@contextmanager
+def watching_web_apps(config: SharedSettings) -> Iterator[dict[str, list[int | None]]]:
+    """Poll each web app's /health in the background while the block runs; yield, by
+    URL, every answer's HTTP status (None: no answer at all).
+    """
+    urls = [f"{url}/health" for url in (config.shop_url, config.blog_url, config.reports_url)]
+    answers: dict[str, list[int | None]] = {url: [] for url in urls}
+    done = threading.Event()
+
+    def poll() -> None:
+        with httpx.Client(timeout=5) as client:
+            while not done.is_set():
+                for url in urls:
+                    try:
+                        answers[url].append(client.get(url).status_code)
+                    except httpx.HTTPError:
+                        answers[url].append(None)
+                done.wait(0.25)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    try:
+        yield answers
+    finally:
+        done.set()
+        watcher.join(timeout=30)
+
+
+@pytest.fixture(autouse=True)
+def stack_restored(config: SharedSettings, var: Path) -> Iterator[None]:
+    """After each test, start any stopped service and wait until all are healthy."""
+    yield
+    states = stack.program_states(var)
+    if stopped := [name for name, (state, _) in states.items() if state in stack.STOPPED_STATES]:
+        stack.supervisorctl(var, "start", *stopped, timeout=SETTLE_SECONDS)
+    for name in states:
+        wait_for(f"{name} healthy again", lambda n=name: healthy(n, config, var), timeout=60)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if recoveries:
+        lines = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in recoveries)
+        terminalreporter.write_line(f"healthy again after SIGKILL: {lines}")
