@@ -218,9 +218,14 @@ def supervisorctl(var: Path, *args: str, timeout: float = 30) -> subprocess.Comp
         return subprocess.CompletedProcess(command, 124, "", f"no answer within {timeout} s")
 
 
+def supervisord_pid(var: Path) -> int | None:
+    """The pid of the stack's supervisord, or None when none answers on its socket."""
+    answer = supervisorctl(var, "pid").stdout.strip()
+    return int(answer) if answer.isdigit() else None
+
+
 def native_running(var: Path) -> bool:
-    """Does the stack's supervisord answer? (`supervisorctl pid` prints its pid.)"""
-    return supervisorctl(var, "pid").stdout.strip().isdigit()
+    return supervisord_pid(var) is not None
 
 
 def service_pid(name: str, var: Path) -> int | None:
@@ -430,14 +435,29 @@ def wait_gone(var: Path, seconds: float) -> list[int]:
     return left
 
 
+def alive(pid: int) -> bool:
+    """Is `pid` running? One that exited but is not yet reaped (a zombie) is not."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def wait_exited(pid: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.3)
+
+
 def native_down(var: Path) -> int:
     """Stop supervisord, which stops every service (the workers first, Redis last), then
     anything of the stack still alive.
     """
-    if native_running(var):
+    if daemon := supervisord_pid(var):
         say_native("stopping every service; a worker first finishes the tasks it is running")
         supervisorctl(var, "shutdown")
-        wait_gone(var, STOP_TIMEOUT)
+        # supervisord exits once its services have; a process it lost track of would not.
+        wait_exited(daemon, STOP_TIMEOUT)
     if left := stack_processes(var):
         say_native(f"{len(left)} processes outlived supervisord; stopping them")
         signal_all(left, signal.SIGTERM)

@@ -173,3 +173,31 @@ def test_down_stops_supervisord_and_its_services(supervisord: Path) -> None:
     assert not stack.native_running(supervisord)
     assert not Path(f"/proc/{pid}").exists()
     assert stack.stack_processes(supervisord) == []
+
+
+def test_down_does_not_wait_for_a_process_supervisord_lost_track_of(supervisord: Path) -> None:
+    env = {**os.environ, stack.MARKER: str(supervisord)}
+    # In its own session, as a pool child whose worker was killed: supervisord cannot stop it.
+    lost = subprocess.Popen(["sleep", "300"], env=env, start_new_session=True)
+    try:
+        started = time.monotonic()
+        stack.native_down(supervisord)
+
+        assert time.monotonic() - started < 30
+        assert lost.wait(timeout=5) is not None
+    finally:
+        lost.kill()
+        lost.wait()
+
+
+def test_a_zombie_is_not_alive() -> None:
+    child = subprocess.Popen(["true"])
+    stat = Path(f"/proc/{child.pid}/stat")
+    try:
+        wait_until(lambda: stat.read_text().rpartition(")")[2].split()[0] == "Z", timeout=10)
+
+        assert not stack.alive(child.pid)
+    finally:
+        child.wait()
+    assert not stack.alive(child.pid)
+    assert stack.alive(os.getpid())

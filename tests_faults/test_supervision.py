@@ -35,17 +35,11 @@ def stat(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
 
 
-def alive(pid: int) -> bool:
-    """Is `pid` a live process? An exited one not yet reaped (a zombie) is not."""
-    try:
-        return stat(pid)[0] != "Z"
-    except OSError:
-        return False
-
-
 def children(pid: int, var: Path) -> list[int]:
     """The live processes of the stack whose parent is `pid`."""
-    return [child for child in stack.stack_processes(var) if alive(child) and child_of(child, pid)]
+    return [
+        child for child in stack.stack_processes(var) if stack.alive(child) and child_of(child, pid)
+    ]
 
 
 def child_of(pid: int, parent: int) -> bool:
@@ -57,7 +51,7 @@ def child_of(pid: int, parent: int) -> bool:
 
 def orphans(var: Path) -> list[int]:
     """The live processes of the stack that are neither supervisord nor descend from it."""
-    supervisord = int(stack.supervisorctl(var, "pid").stdout)
+    supervisord = stack.supervisord_pid(var)
     lost = []
     for pid in stack.stack_processes(var):
         ancestor = pid
@@ -66,7 +60,7 @@ def orphans(var: Path) -> list[int]:
                 ancestor = int(stat(ancestor)[1])
         except OSError:
             continue  # exited while we looked
-        if ancestor != supervisord and alive(pid):
+        if ancestor != supervisord and stack.alive(pid):
             lost.append(pid)
     return lost
 
@@ -167,7 +161,7 @@ def test_a_killed_worker_leaves_no_pool_child_and_one_beat_per_app(
     os.kill(main, signal.SIGKILL)
     wait_for("shop-worker back", restarted("shop-worker", main, config, var), timeout=20)
 
-    wait_for("the old pool gone", lambda: not any(alive(pid) for pid in pool), timeout=10)
+    wait_for("the old pool gone", lambda: not any(stack.alive(pid) for pid in pool), timeout=10)
     assert orphans(var) == []
     assert beats_by_app(var) == {"django_shop": 1, "flask_blog": 1}
     assert healthy("shop-beat", config, var)
