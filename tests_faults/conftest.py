@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -99,15 +100,20 @@ def watching_web_apps(config: SharedSettings) -> Iterator[dict[str, list[int | N
         watcher.join(timeout=30)
 
 
-@pytest.fixture(autouse=True)
-def stack_restored(config: SharedSettings, var: Path) -> Iterator[None]:
-    """After each test, start any stopped service and wait until all are healthy."""
-    yield
+def restore(config: SharedSettings, var: Path) -> None:
+    """Start any service that is stopped, and wait until every one is healthy."""
     states = stack.program_states(var)
     if stopped := [name for name, (state, _) in states.items() if state in stack.STOPPED_STATES]:
         stack.supervisorctl(var, "start", *stopped, timeout=SETTLE_SECONDS)
     for name in states:
-        wait_for(f"{name} healthy again", lambda n=name: healthy(n, config, var), timeout=60)
+        wait_for(f"{name} healthy", partial(healthy, name, config, var), timeout=SETTLE_SECONDS)
+
+
+@pytest.fixture(autouse=True)
+def stack_restored(config: SharedSettings, var: Path) -> Iterator[None]:
+    """After each test, the whole stack runs and is healthy again."""
+    yield
+    restore(config, var)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -22,6 +22,7 @@ from conftest import (
     healthy,
     recoveries,
     restarted,
+    restore,
     stack,
     wait_for,
     watching_web_apps,
@@ -105,10 +106,13 @@ def test_a_killed_service_comes_back_by_itself_while_the_others_keep_serving(
 
 
 @pytest.fixture
-def unconsumed_queue(config: SharedSettings) -> Iterator[str]:
-    """The name of a queue no worker consumes; its keys are deleted after the test."""
+def unconsumed_queue(config: SharedSettings, var: Path) -> Iterator[str]:
+    """The name of a queue no worker consumes; its keys are deleted after the test (once
+    Redis runs again, should the test have left it stopped).
+    """
     name = f"faults-{uuid.uuid4().hex[:12]}"
     yield name
+    restore(config, var)
     with redis.Redis.from_url(config.celery_broker_url, socket_timeout=5) as client:
         client.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
 
