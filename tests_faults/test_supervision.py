@@ -163,7 +163,8 @@ def test_a_killed_worker_leaves_no_pool_child_and_one_beat_per_app(
     assert len(pool) >= 1, "the shop worker has no pool processes to check"
 
     os.kill(main, signal.SIGKILL)
-    wait_for("shop-worker back", restarted("shop-worker", main, config, var), timeout=20)
+    back = restarted("shop-worker", main, config, var)
+    wait_for("shop-worker back", back, timeout=RECOVERY_SECONDS)
 
     wait_for("the old pool gone", lambda: not any(stack.alive(pid) for pid in pool), timeout=10)
     assert orphans(var) == []
