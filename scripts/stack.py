@@ -64,8 +64,10 @@ MIGRATIONS = {
     "reports": "fastapi_reports/bin/migrate",
 }
 MIGRATE_TIMEOUT = 600
-# The workers' stopwaitsecs in supervisord.conf, plus room for the rest to stop.
-STOP_TIMEOUT = 270 + 30
+# The workers' stopwaitsecs in supervisord.conf (a test checks it): how long a
+# stopping worker may take to finish its tasks. Stopping everything takes longer.
+WORKER_STOP_SECONDS = 270
+STOP_TIMEOUT = WORKER_STOP_SECONDS + 30
 # The supervisor states of a service that is not running and will not be restarted,
 # and of one that exits as it starts (BACKOFF: supervisord retries it; FATAL: gave up).
 STOPPED_STATES = {"STOPPED", "EXITED", "FATAL"}
@@ -501,7 +503,7 @@ def native_restart(name: str, var: Path, action: str = "restart") -> int:
         say_native("not running (`make up` starts it)")
         return 1
     if action != "start" and name.endswith("-worker"):
-        say_native(f"{name} first finishes the tasks it is running (up to 270 s)")
+        say_native(f"{name} first finishes its running tasks (up to {WORKER_STOP_SECONDS} s)")
     result = supervisorctl(var, action, name, timeout=STOP_TIMEOUT)
     print(result.stdout + result.stderr, end="", flush=True)
     return 0 if result.returncode == 0 else 1

@@ -12,9 +12,13 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.settings import SharedSettings
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import stack  # noqa: E402 (the script is not a package)
+
+from shared.settings import SharedSettings  # noqa: E402
+
 COMPOSE_FILE = ROOT / "compose" / "compose.yaml"
 SUPERVISOR_CONF = ROOT / "supervisord.conf"
 # Infrastructure whose implementation differs by design: Postgres runs only in
@@ -81,6 +85,7 @@ def test_a_stopping_worker_may_finish_its_task_first() -> None:
     assert set(workers) == {f"{queue}-worker" for queue in QUEUES}
     for name, program in workers.items():
         assert program.getint("stopwaitsecs") > soft_time_limit, name
+        assert program.getint("stopwaitsecs") == stack.WORKER_STOP_SECONDS, name
 
 
 def test_same_commands(compose: dict[str, Any]) -> None:
