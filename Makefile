@@ -12,12 +12,13 @@ RUN := $(UV) run --locked
 PACKAGES := shared django_shop flask_blog fastapi_reports
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help up down logs status test unit e2e lint secrets-baseline fmt clean deps uv chromium
+.PHONY: help up down logs status restart start stop test unit e2e test-faults lint
+.PHONY: secrets-baseline fmt clean deps uv chromium redis
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-up: deps ## run the stack (docker compose if an engine answers, else native) and print its URLs
+up: deps redis ## run the stack (docker compose if an engine answers, else native) and print its URLs
 	@$(RUN) python scripts/stack.py up
 
 down: deps ## stop the running stack, compose or native (the data is kept)
@@ -29,10 +30,19 @@ logs: deps ## follow the logs of the running stack, compose or native
 status: deps ## show the health of every service of the running stack
 	@$(RUN) python scripts/stack.py status
 
-test: lint unit chromium ## lint, unit and integration tests, then browser tests on a native stack
+restart: deps ## restart one service: make restart SERVICE=shop-worker
+	@$(RUN) python scripts/stack.py restart $(SERVICE)
+
+stop: deps ## stop one service (it stays stopped until make start or make up)
+	@$(RUN) python scripts/stack.py stop $(SERVICE)
+
+start: deps ## start one stopped service: make start SERVICE=shop-worker
+	@$(RUN) python scripts/stack.py start $(SERVICE)
+
+test: lint unit chromium redis ## lint, unit and integration tests, then browser tests on a native stack
 	@$(RUN) python scripts/stack.py with-stack pytest tests_e2e
 
-unit: deps ## unit and integration tests of shared, every app and the stack files
+unit: deps redis ## unit and integration tests of shared, every app and the stack files
 	$(RUN) pytest tests
 	@for package in $(PACKAGES); do \
 		echo "== $$package"; (cd $$package && $(RUN) pytest) || exit 1; \
@@ -40,6 +50,9 @@ unit: deps ## unit and integration tests of shared, every app and the stack file
 
 e2e: deps chromium ## browser tests against the running stack (`make up` first)
 	$(RUN) pytest tests_e2e
+
+test-faults: deps redis ## kill services of a native stack and check that they come back
+	@$(RUN) python scripts/stack.py with-stack pytest tests_faults
 
 lint: deps ## ruff (format and lint), mypy, and a scan for committed secrets
 	$(RUN) ruff format --check .
@@ -84,5 +97,16 @@ chromium:
 		else \
 			echo "make: the browser tests need Chromium at $(CHROMIUM):" \
 				"run 'sudo apt-get install chromium' and try again" >&2; exit 1; \
+		fi; \
+	fi
+
+redis:
+	@if ! command -v redis-server >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "make: installing Redis for the native stack and the tests (apt-get)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+		else \
+			echo "make: the native stack and the tests need redis-server:" \
+				"run 'sudo apt-get install redis-server' and try again" >&2; exit 1; \
 		fi; \
 	fi

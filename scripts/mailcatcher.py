@@ -173,7 +173,7 @@ def main() -> None:
     smtp.start()
     Handler.box = box
     web = ThreadingHTTPServer(("127.0.0.1", web_port), Handler)
-    # SIGTERM (make down, honcho) ends serve_forever through SystemExit, then stops SMTP.
+    # SIGTERM (supervisord stopping it) ends serve_forever through SystemExit, then stops SMTP.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"mail catcher: SMTP 127.0.0.1:{smtp_port}, web http://127.0.0.1:{web_port}, {maildir}")
     try:

@@ -1,24 +1,26 @@
-"""Start, check and stop the whole stack: `python scripts/stack.py up|down|status|logs`.
+"""Start, check and stop the whole stack: `python scripts/stack.py up|down|clean|status|logs`.
 
+`python scripts/stack.py restart|start|stop SERVICE` controls one service;
 `python scripts/stack.py with-stack CMD...` runs CMD against the native stack,
 starting it first (and stopping it after) when it is not already running.
 
 With a Docker engine that answers, the stack is `docker compose` over
 compose/compose.yaml. Without one, the same services run as native processes
-under honcho (the Procfile), with embedded defaults: SQLite files and a private
-Redis under var/, and a mail catcher writing a Maildir.
+under supervisord (supervisord.conf), with embedded defaults: SQLite files and a
+persistent private Redis under var/, and a mail catcher writing a Maildir.
 
-The native stack is detached: honcho runs in its own session, its pid in
-var/run/honcho.pid, every service's pid in var/run/NAME.pid and its log in
-var/log/NAME.log (honcho's combined log is var/log/stack.log). Every process it
-starts carries NATIVE_STACK=<var dir> in its environment, which is how `down`
-finds and stops them all, even one that a crash left behind.
+Natively, `up` runs each app's one-shot bin/migrate, then starts supervisord,
+which daemonizes itself and restarts any service that exits. This script and
+`supervisorctl -c supervisord.conf` reach it through var/run/supervisor.sock;
+each service logs to var/log/NAME.log. Every process of the stack carries
+NATIVE_STACK=<var dir> in its environment, which is how `down` finds and stops
+them all, even one that a crash left behind.
 """
 
 from __future__ import annotations
 
+import configparser
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -28,6 +30,7 @@ import sys
 import time
 import urllib.request
 from base64 import b64encode
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -41,12 +44,29 @@ from shared.settings import SharedSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_FILE = ROOT / ".env"
-PROCFILE = ROOT / "Procfile"
+SUPERVISOR_CONF = ROOT / "supervisord.conf"
+BIN = Path(sys.executable).parent  # supervisord, celery, gunicorn: the project's environment
 COMPOSE_PROJECT = "celery-reference"  # the `name:` of compose/compose.yaml
 COMPOSE = ["docker", "compose", "-f", str(ROOT / "compose" / "compose.yaml")]
 COMPOSE += ["--env-file", str(ENV_FILE)]
 MARKER = "NATIVE_STACK"
 HOST = socket.gethostname()
+# Each app's one-shot release step, run before supervisord starts any service.
+# The log of each is var/log/NAME-migrate.log, NAME-migrate its compose service.
+MIGRATIONS = {
+    "shop": "django_shop/bin/migrate",
+    "blog": "flask_blog/bin/migrate",
+    "reports": "fastapi_reports/bin/migrate",
+}
+MIGRATE_TIMEOUT = 600
+# The workers' stopwaitsecs in supervisord.conf (a test checks it): how long a
+# stopping worker may take to finish its tasks. Stopping everything takes longer.
+WORKER_STOP_SECONDS = 270
+STOP_TIMEOUT = WORKER_STOP_SECONDS + 30
+# The supervisor states of a service that is not running and will not be restarted,
+# and of one that exits as it starts (BACKOFF: supervisord retries it; FATAL: gave up).
+STOPPED_STATES = {"STOPPED", "EXITED", "FATAL"}
+CRASHING = {"BACKOFF", "FATAL"}
 
 # What `up` prints: each address people open (a SharedSettings field), and its login.
 PUBLIC = [
@@ -63,8 +83,22 @@ def settings() -> SharedSettings:
     return SharedSettings(_env_file=ENV_FILE)
 
 
-def say(message: str) -> None:
-    print(f"stack: {message}", flush=True)
+def say(message: str, *, prefix: str = "stack") -> None:
+    print(f"{prefix}: {message}", flush=True)
+
+
+def say_native(message: str) -> None:
+    say(message, prefix="native stack")
+
+
+def shown(path: Path) -> str:
+    """`path` relative to the repository when it is inside it, for shorter messages."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def print_tail(log: Path, lines: int = 25) -> None:
+    tail = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
+    print("\n".join(f"    {line}" for line in tail) or "    (no output)", flush=True)
 
 
 # --- .env -------------------------------------------------------------------
@@ -140,18 +174,8 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def pid_alive(name: str, run_dir: Path) -> bool:
-    """Is the process of var/run/NAME.pid running? A zombie (exited, not yet reaped) is not."""
-    try:
-        pid = int((run_dir / f"{name}.pid").read_text())
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except (OSError, ValueError, IndexError):
-        return False
-    return state != "Z"
-
-
-def checks(config: SharedSettings, run_dir: Path) -> dict[str, Callable[[], bool]]:
-    """One readiness probe per service name of the Procfile and compose file."""
+def checks(config: SharedSettings, var: Path) -> dict[str, Callable[[], bool]]:
+    """One readiness probe per service: per program of supervisord.conf and compose service."""
     pong: dict[str, bool] = {}
 
     def worker(queue: str) -> Callable[[], bool]:
@@ -167,133 +191,235 @@ def checks(config: SharedSettings, run_dir: Path) -> dict[str, Callable[[], bool
 
         return probe
 
+    def running(name: str) -> Callable[[], bool]:
+        # A beat has no port and no control channel: alive is all there is to ask.
+        return lambda: program_states(var).get(name, ("", ""))[0] == "RUNNING"
+
     return {
         "redis": lambda: redis_answers(config.celery_broker_url),
         "mail": lambda: http_ok(config.mail_url + "/livez"),
         "flower": lambda: http_ok(config.flower_url + "/healthcheck"),
         "shop-web": lambda: http_ok(config.shop_url + "/health"),
         "shop-worker": worker("shop"),
-        "shop-beat": lambda: pid_alive("shop-beat", run_dir),
+        "shop-beat": running("shop-beat"),
         "blog-web": lambda: http_ok(config.blog_url + "/health"),
         "blog-worker": worker("blog"),
-        "blog-beat": lambda: pid_alive("blog-beat", run_dir),
+        "blog-beat": running("blog-beat"),
         "reports-web": lambda: http_ok(config.reports_url + "/health"),
         "reports-worker": worker("reports"),
     }
 
 
+# --- supervisord ------------------------------------------------------------------
+
+
+def native_services() -> list[str]:
+    """The programs of supervisord.conf, in its order: the services of the native stack."""
+    parser = configparser.ConfigParser(interpolation=None)  # supervisor expands %(...)s itself
+    parser.read(SUPERVISOR_CONF)
+    sections = parser.sections()
+    return [name.removeprefix("program:") for name in sections if name.startswith("program:")]
+
+
+def supervisorctl(var: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run `supervisorctl ARGS` against the supervisord of the stack whose files are in `var`."""
+    command = [str(BIN / "supervisorctl"), "-c", str(SUPERVISOR_CONF), *args]
+    # The socket's path in supervisord.conf is %(ENV_VAR_DIR)s/run/supervisor.sock.
+    env = {**os.environ, "VAR_DIR": str(var)}
+    try:
+        return subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(command, 124, "", f"no answer within {timeout} s")
+
+
+def supervisord_pid(var: Path) -> int | None:
+    """The pid of the stack's supervisord, or None when none answers on its socket."""
+    answer = supervisorctl(var, "pid").stdout.strip()
+    return int(answer) if answer.isdigit() else None
+
+
+def native_running(var: Path) -> bool:
+    return supervisord_pid(var) is not None
+
+
+def service_pid(name: str, var: Path) -> int | None:
+    """The pid supervisord started for service `name`, or None when it is not running."""
+    answer = supervisorctl(var, "pid", name).stdout.strip()
+    return int(answer) if answer.isdigit() and answer != "0" else None
+
+
+def program_states(var: Path) -> dict[str, tuple[str, str]]:
+    """Each service's supervisor state (RUNNING, STARTING, BACKOFF, STOPPED, FATAL...) and
+    description (its pid and uptime, or why it stopped); {} when supervisord does not answer.
+    """
+    found = {}
+    for line in supervisorctl(var, "status").stdout.splitlines():
+        name, _, rest = line.partition(" ")
+        state, _, description = rest.strip().partition(" ")
+        found[name] = (state, description.strip())
+    return {name: found[name] for name in native_services() if name in found}
+
+
+def supervised(config: SharedSettings, states: dict[str, tuple[str, str]]) -> list[str]:
+    """The services the native stack runs: all of supervisord.conf but redis when another
+    Redis (one on CELERY_BROKER_URL that answers while ours is stopped) is the broker.
+    """
+    services = native_services()
+    if states.get("redis", ("STOPPED", ""))[0] == "STOPPED" and redis_answers(
+        config.celery_broker_url
+    ):
+        services.remove("redis")
+    return services
+
+
 # --- the native stack ---------------------------------------------------------
 
 
-def procfile_services() -> list[str]:
-    lines = PROCFILE.read_text().splitlines()
-    return [line.split(":", 1)[0] for line in lines if line and not line.startswith("#")]
-
-
-def native_running(run_dir: Path) -> bool:
-    return pid_alive("honcho", run_dir)
-
-
-def first_stopped(stack_log: Path, offset: int) -> str | None:
-    """The service whose exit made honcho stop the rest, from honcho's log since `offset`."""
-    with stack_log.open("rb") as log:
-        log.seek(offset)
-        for line in log.read().decode(errors="replace").splitlines():
-            if stopped := re.search(r"\| (\S+)\.\d+ stopped \(rc=", line):
-                return stopped.group(1)
-    return None
-
-
-def wait_healthy(
-    services: list[str], config: SharedSettings, var: Path, timeout: float, log_offset: int = 0
-) -> bool:
-    """Wait until every service answers its probe; name the ones that did not, with their logs.
-
-    honcho stops every service when one exits, so once honcho is gone only the
-    first service that stopped is to blame.
+def native_env(config: SharedSettings, var: Path, *, run_redis: bool) -> dict[str, str]:
+    """The environment of supervisord, and so of every service: .env, then this process's
+    environment (which wins, as it does in the settings), then the stack's own values.
     """
-    probes = checks(config, var / "run")
-    pending = list(services)
-    deadline = time.monotonic() + timeout
-    while pending and time.monotonic() < deadline:
-        if not native_running(var / "run"):
-            culprit = first_stopped(var / "log" / "stack.log", log_offset)
-            pending = [culprit] if culprit else pending
-            break
-        pending = [name for name in pending if not probes[name]()]
-        if pending:
-            time.sleep(1)
-    for name in pending:
-        log = var / "log" / f"{name}.log"
-        tail = log.read_text(errors="replace").splitlines()[-25:] if log.exists() else []
-        say(f"{name} is not healthy; the end of {log.relative_to(ROOT)}:")
-        print("\n".join(f"    {line}" for line in tail) or "    (no output)")
-    return not pending
-
-
-def native_up(config: SharedSettings, var: Path) -> int:
-    run_dir = var / "run"
-    services = procfile_services()
-    timeout = float(os.environ.get("STACK_TIMEOUT", "240"))
-    if native_running(run_dir):
-        say("the native stack is already running")
-        return 0 if wait_healthy(services, config, var, timeout) else 1
-
+    dotenv = {key: value for key, value in dotenv_values(ENV_FILE).items() if value is not None}
     broker = urlsplit(config.celery_broker_url)
-    if redis_answers(config.celery_broker_url):
-        say(f"using the configured Redis at {broker.hostname}:{broker.port}")
-        services.remove("redis")
-    elif broker.hostname not in {"127.0.0.1", "localhost"}:
-        say(f"the configured broker {broker.hostname}:{broker.port} does not answer")
-        return 1
-    ports = {"mail": [1025, 8025], "flower": [5555], "redis": [broker.port or 6379]}
-    ports |= {"shop-web": [8001], "blog-web": [8002], "reports-web": [8003]}
-    busy = [(name, p) for name in services for p in ports.get(name, []) if port_in_use(p)]
-    if busy:
-        for name, port in busy:
-            say(f"port {port} (for {name}) is already in use by another program")
-        return 1
-
-    for sub in ("run", "log"):
-        (var / sub).mkdir(parents=True, exist_ok=True)
-    bin_dir = Path(sys.executable).parent  # celery, gunicorn, honcho: the project's environment
-    env = {
+    return {
+        # The shop as it is deployed: no debug pages, no wildcard host. Debug is
+        # for `manage.py runserver` (config.settings.local, manage.py's default).
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        **dotenv,
         **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         MARKER: str(var),
         "VAR_DIR": str(var),
         # One broker for every process, Flower included, whatever .env says or omits.
         "CELERY_BROKER_URL": config.celery_broker_url,
         "REDIS_PORT": str(broker.port or 6379),
+        "REDIS_AUTOSTART": "true" if run_redis else "false",
         "BIND_HOST": "127.0.0.1",
         "FLOWER_ADDRESS": "127.0.0.1",
         "PYTHONUNBUFFERED": "1",
     }
-    with (var / "log" / "stack.log").open("ab") as log:
-        log_offset = log.tell()
-        honcho = subprocess.Popen(
-            [
-                bin_dir / "honcho",
-                "start",
-                "--no-colour",
-                "-f",
-                str(PROCFILE),
-                "-e",
-                str(ENV_FILE),
-                *services,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+
+
+def ready_to_start(config: SharedSettings, services: list[str]) -> bool:
+    """Is everything the services need there, and every port they listen on free?"""
+    broker = urlsplit(config.celery_broker_url)
+    if "redis" not in services:
+        say_native(f"using the configured Redis at {broker.hostname}:{broker.port}")
+    elif broker.hostname not in {"127.0.0.1", "localhost"}:
+        say_native(f"the configured broker {broker.hostname}:{broker.port} does not answer")
+        return False
+    elif shutil.which("redis-server") is None:
+        say_native(
+            "redis-server is missing: `make up` installs it when run as root "
+            "(apt-get install redis-server); else run `sudo apt-get install redis-server`"
         )
-    (run_dir / "honcho.pid").write_text(str(honcho.pid))
-    say(f"starting {len(services)} services natively under honcho (log: var/log/stack.log)")
-    if not wait_healthy(services, config, var, timeout, log_offset):
+        return False
+    ports = {"mail": [1025, 8025], "flower": [5555], "redis": [broker.port or 6379]}
+    ports |= {"shop-web": [8001], "blog-web": [8002], "reports-web": [8003]}
+    busy = [(name, p) for name in services for p in ports.get(name, []) if port_in_use(p)]
+    for name, port in busy:
+        say_native(f"port {port} (for {name}) is already in use by another program")
+    return not busy
+
+
+def run_migrations(env: dict[str, str], var: Path) -> bool:
+    """Run every app's bin/migrate at once (each needs only its own database) and wait for
+    them all; name each one that fails, with the end of its log.
+    """
+    running = {}
+    for app, script in MIGRATIONS.items():
+        log = var / "log" / f"{app}-migrate.log"
+        with log.open("ab") as out:
+            running[script, log] = subprocess.Popen(
+                [ROOT / script], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            )
+    deadline = time.monotonic() + MIGRATE_TIMEOUT
+    failed = False
+    for (script, log), process in running.items():
+        try:
+            code = process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            code = None
+        if code != 0:
+            failed = True
+            why = f"took over {MIGRATE_TIMEOUT} s" if code is None else f"exited with {code}"
+            say_native(f"{script} {why}; the end of {shown(log)}:")
+            print_tail(log)
+    return not failed
+
+
+def wait_healthy(services: list[str], config: SharedSettings, var: Path, timeout: float) -> bool:
+    """Wait until every service answers its probe; name those that do not, with their logs.
+
+    A service that supervisord gave up on (FATAL), or keeps restarting because it
+    exits as it starts (BACKOFF), fails now rather than at the timeout.
+    """
+    probes = checks(config, var)
+    pending = list(services)
+    crashing: Counter[str] = Counter()
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        states = program_states(var)
+        if not states:
+            say_native(f"supervisord stopped; see {shown(var / 'log' / 'supervisord.log')}")
+            break
+        crashing.update(name for name in pending if states.get(name, ("",))[0] in CRASHING)
+        if crash_looping := [name for name in pending if crashing[name] >= 5]:
+            pending = crash_looping
+            break
+        pending = [name for name in pending if not probes[name]()]
+        if pending:
+            time.sleep(1)
+    states = program_states(var)
+    for name in pending:
+        state = " ".join(states.get(name, ("unknown", ""))).strip()
+        log = var / "log" / f"{name}.log"
+        say_native(f"{name} is not healthy (supervisor: {state}); the end of {shown(log)}:")
+        print_tail(log)
+    return not pending
+
+
+def native_up(config: SharedSettings, var: Path) -> int:
+    """Migrate, start supervisord and wait until every service is healthy. Run again on a
+    running stack, it starts whatever service is stopped and waits for them all.
+    """
+    timeout = float(os.environ.get("STACK_TIMEOUT", "240"))
+    started = time.monotonic()
+    states = program_states(var)
+    services = supervised(config, states)
+    if states:
+        say_native("already running (supervisord)")
+        if stopped := [name for name in services if states[name][0] in STOPPED_STATES]:
+            say_native(f"starting what is stopped: {', '.join(stopped)}")
+            print(supervisorctl(var, "start", *stopped, timeout=STOP_TIMEOUT).stdout, end="")
+        return 0 if wait_healthy(services, config, var, timeout) else 1
+    if not ready_to_start(config, services):
+        return 1
+
+    for sub in ("run", "log"):
+        (var / sub).mkdir(parents=True, exist_ok=True)
+    env = native_env(config, var, run_redis="redis" in services)
+    say_native("running each app's bin/migrate (logs: var/log/APP-migrate.log)")
+    if not run_migrations(env, var):
+        return 1
+    command = [str(BIN / "supervisord"), "-c", str(SUPERVISOR_CONF)]
+    # supervisord daemonizes itself once its socket is open: errors come before that.
+    daemon = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    if daemon.returncode != 0:
+        say_native(f"supervisord did not start:\n{daemon.stdout}{daemon.stderr}")
+        return 1
+    say_native(
+        f"migrated in {time.monotonic() - started:.0f} s; supervisord starts "
+        f"{len(services)} services (logs: {shown(var / 'log')}/NAME.log)"
+    )
+    if not wait_healthy(services, config, var, timeout):
         native_down(var)
         return 1
+    say_native(f"every service answered within {time.monotonic() - started:.0f} s")
     return 0
 
 
@@ -328,22 +454,76 @@ def wait_gone(var: Path, seconds: float) -> list[int]:
     return left
 
 
+def alive(pid: int) -> bool:
+    """Is `pid` running? One that exited but is not yet reaped (a zombie) is not."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def wait_exited(pid: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.3)
+
+
 def native_down(var: Path) -> int:
-    """Stop honcho (which stops its services), then anything of the stack still alive."""
-    run_dir = var / "run"
-    if native_running(run_dir):
-        os.kill(int((run_dir / "honcho.pid").read_text()), signal.SIGTERM)
-        wait_gone(var, 15)
+    """Stop supervisord, which stops every service (the workers first, Redis last), then
+    anything of the stack still alive.
+    """
+    if daemon := supervisord_pid(var):
+        say_native("stopping every service; a worker first finishes the tasks it is running")
+        supervisorctl(var, "shutdown")
+        # supervisord exits once its services have; a process it lost track of would not.
+        wait_exited(daemon, STOP_TIMEOUT)
     if left := stack_processes(var):
-        say(f"{len(left)} processes outlived honcho; stopping them")
+        say_native(f"{len(left)} processes outlived supervisord; stopping them")
         signal_all(left, signal.SIGTERM)
     if left := wait_gone(var, 10):
-        say(f"killing {len(left)} processes that ignored SIGTERM")
+        say_native(f"killing {len(left)} processes that ignored SIGTERM")
         signal_all(left, signal.SIGKILL)
-    for pidfile in run_dir.glob("*.pid"):
-        pidfile.unlink()
-    say("the native stack is stopped")
+    say_native("stopped")
     return 0
+
+
+def native_status(config: SharedSettings, var: Path) -> int:
+    """Print each service's supervisor state and probe; 0 only when all are healthy."""
+    states = program_states(var)
+    if not states:
+        say_native("not running (`make up` starts it)")
+        return 1
+    say_native(f"supervisord runs {len(states)} services (logs: {shown(var / 'log')}/NAME.log)")
+    probes = checks(config, var)
+    healthy = {name: probes[name]() for name in states}
+    for name, (state, description) in states.items():
+        health = "healthy" if healthy[name] else "NOT healthy"
+        print(f"  {name:<15} {state:<9} {health:<12} {description}")
+    return 0 if all(healthy.values()) else 1
+
+
+def native_logs(var: Path) -> int:
+    """Follow every service's log, and supervisord's (starts, exits, restarts)."""
+    names = [*native_services(), "supervisord"]
+    logs = [str(var / "log" / f"{name}.log") for name in names]
+    return subprocess.run(["tail", "-n", "20", "-F", *logs], check=False).returncode
+
+
+def native_restart(name: str, var: Path, action: str = "restart") -> int:
+    """`supervisorctl restart NAME` (or `start`, `stop`: `action`): one service, while the
+    others keep running.
+    """
+    if name not in native_services():
+        say_native(f"no service {name!r}; the services are {', '.join(native_services())}")
+        return 2
+    if not native_running(var):
+        say_native("not running (`make up` starts it)")
+        return 1
+    if action != "start" and name.endswith("-worker"):
+        say_native(f"{name} first finishes its running tasks (up to {WORKER_STOP_SECONDS} s)")
+    result = supervisorctl(var, action, name, timeout=STOP_TIMEOUT)
+    print(result.stdout + result.stderr, end="", flush=True)
+    return 0 if result.returncode == 0 else 1
 
 
 # --- docker compose -------------------------------------------------------------
@@ -432,7 +612,7 @@ def down() -> int:
         compose("down", "--remove-orphans")
         say("compose stack: stopped (its volumes are kept; `make clean` deletes them)")
     var = settings().var_dir
-    if native_running(var / "run") or stack_processes(var):
+    if native_running(var) or stack_processes(var):
         return native_down(var)
     return 0
 
@@ -450,29 +630,20 @@ def status() -> int:
         say("compose stack:")
         return compose("ps", "--all").returncode
     config = settings()
-    run_dir = config.var_dir / "run"
-    if not native_running(run_dir):
-        say("no stack is running (`make up` starts one)")
-        return 1
-    say("native stack:")
-    for name, probe in checks(config, run_dir).items():
-        if name in procfile_services():
-            print(f"  {name:<15} {'healthy' if probe() else 'NOT healthy'}")
-    return 0
+    return native_status(config, config.var_dir)
 
 
 def logs() -> int:
     if compose_running():
         return compose("logs", "--follow", "--tail", "100").returncode
-    log = settings().var_dir / "log" / "stack.log"
-    return subprocess.run(["tail", "-n", "100", "-F", str(log)], check=False).returncode
+    return native_logs(settings().var_dir)
 
 
 def with_stack(command: list[str]) -> int:
     """Run `command` with the native stack up; stop the stack after if this started it."""
     ensure_env_file()
     config = settings()
-    started = not native_running(config.var_dir / "run")
+    started = not native_running(config.var_dir)
     if started and start_native() != 0:
         return 1
     try:
@@ -482,14 +653,28 @@ def with_stack(command: list[str]) -> int:
             native_down(config.var_dir)
 
 
+def control(action: str, name: str) -> int:
+    """restart, start or stop one service of the running stack."""
+    if compose_running():
+        say(f"compose stack: {action} {name}")
+        return compose(action, name).returncode
+    return native_restart(name, settings().var_dir, action)
+
+
 def main() -> int:
     commands = {"up": up, "down": down, "clean": clean, "status": status, "logs": logs}
-    if len(sys.argv) > 2 and sys.argv[1] == "with-stack":
-        return with_stack(sys.argv[2:])
-    if len(sys.argv) != 2 or sys.argv[1] not in commands:
-        print(f"usage: {sys.argv[0]} {'|'.join(commands)} | with-stack CMD...", file=sys.stderr)
-        return 2
-    return commands[sys.argv[1]]()
+    controls = ("restart", "start", "stop")
+    args = sys.argv[1:]
+    if len(args) > 1 and args[0] == "with-stack":
+        return with_stack(args[1:])
+    if len(args) == 2 and args[0] in controls:
+        return control(*args)
+    if len(args) == 1 and args[0] in commands:
+        return commands[args[0]]()
+    usage = f"{'|'.join(commands)} | {'|'.join(controls)} SERVICE | with-stack CMD..."
+    print(f"usage: {sys.argv[0]} {usage}", file=sys.stderr)
+    print(f"services: {' '.join(native_services())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -1,11 +1,17 @@
-"""The native stack manager: its .env, its probes, and a `down` that leaves nothing behind."""
+"""The native stack manager: its .env, its probes, supervisord, and a `down` that leaves
+nothing behind.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +22,68 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import stack  # noqa: E402 (the script is not a package)
 
 from shared.settings import SharedSettings  # noqa: E402
+from shared.testing import wait_until  # noqa: E402
+
+# A supervisord of two programs: one that runs, one that exits as soon as it starts.
+TWO_PROGRAMS = """
+[supervisord]
+logfile=%(ENV_VAR_DIR)s/log/supervisord.log
+pidfile=%(ENV_VAR_DIR)s/run/supervisord.pid
+
+[unix_http_server]
+file=%(ENV_VAR_DIR)s/run/supervisor.sock
+
+[supervisorctl]
+serverurl=unix://%(ENV_VAR_DIR)s/run/supervisor.sock
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory=supervisor.rpcinterface:make_main_rpcinterface
+
+[program:sleeper]
+command=sleep 300
+autorestart=true
+stdout_logfile=%(ENV_VAR_DIR)s/log/%(program_name)s.log
+
+[program:crasher]
+command=sh -c "echo cannot start; exit 3"
+autorestart=true
+startsecs=1
+startretries=60
+stdout_logfile=%(ENV_VAR_DIR)s/log/%(program_name)s.log
+"""
 
 
-def test_every_procfile_service_has_a_readiness_probe(tmp_path: Path) -> None:
+@pytest.fixture
+def supervisord(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A running supervisord of TWO_PROGRAMS; yields its var dir. A short path: a unix
+    socket's path has at most 107 bytes.
+    """
+    var = Path(tempfile.mkdtemp(prefix="sv-"))
+    for sub in ("run", "log"):
+        (var / sub).mkdir()
+    conf = var / "supervisord.conf"
+    conf.write_text(TWO_PROGRAMS)
+    monkeypatch.setattr(stack, "SUPERVISOR_CONF", conf)
+    env = {**os.environ, "VAR_DIR": str(var), stack.MARKER: str(var)}
+    subprocess.run([stack.BIN / "supervisord", "-c", conf], env=env, check=True, timeout=30)
+    try:
+        yield var
+    finally:
+        stack.native_down(var)
+        shutil.rmtree(var)
+
+
+def test_every_native_service_has_a_readiness_probe(tmp_path: Path) -> None:
     probes = stack.checks(SharedSettings(), tmp_path)
 
-    assert set(stack.procfile_services()) == set(probes)
+    assert set(stack.native_services()) == set(probes)
+
+
+def test_up_runs_the_release_step_of_every_app() -> None:
+    scripts = {str(path.relative_to(ROOT)) for path in ROOT.glob("*/bin/migrate")}
+
+    assert set(stack.MIGRATIONS.values()) == scripts
+    assert len(scripts) == 3
 
 
 def test_env_file_gets_random_secrets_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,33 +144,75 @@ def test_redis_probe_tells_a_live_server_from_a_dead_port(redis_url: str) -> Non
     assert not stack.redis_answers(f"redis://127.0.0.1:{free_port()}/0")
 
 
-def test_the_first_service_to_stop_is_the_one_to_blame(tmp_path: Path) -> None:
-    log = tmp_path / "stack.log"
-    earlier = "10:00:00 system           | blog-web.1 stopped (rc=1)\n"
-    log.write_text(earlier)
-    offset = log.stat().st_size
-    with log.open("a") as out:
-        out.write("10:05:00 shop-web.1       | OperationalError: connection failed\n")
-        out.write("10:05:01 system           | shop-web.1 stopped (rc=1)\n")
-        out.write("10:05:01 system           | sending SIGTERM to redis.1 (pid 42)\n")
-        out.write("10:05:01 system           | redis.1 stopped (rc=-15)\n")
+def test_supervisor_reports_each_service_and_its_pid(supervisord: Path) -> None:
+    assert stack.native_running(supervisord)
+    wait_until(lambda: stack.program_states(supervisord)["sleeper"][0] == "RUNNING", timeout=10)
 
-    assert stack.first_stopped(log, offset) == "shop-web"
-    assert stack.first_stopped(log, 0) == "blog-web"
+    pid = stack.service_pid("sleeper", supervisord)
+    assert pid is not None
+    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2] == [b"sleep", b"300"]
+    assert stack.service_pid("crasher", supervisord) != pid
 
 
-def test_a_zombie_is_not_alive(tmp_path: Path) -> None:
-    child = subprocess.Popen(["true"])
-    (tmp_path / "child.pid").write_text(str(child.pid))
+def test_a_killed_service_is_restarted_under_a_new_pid(supervisord: Path) -> None:
+    pid = wait_until(lambda: stack.service_pid("sleeper", supervisord), timeout=10)
+
+    os.kill(pid, signal.SIGKILL)
+
+    new_pid = wait_until(lambda: stack.service_pid("sleeper", supervisord) != pid, timeout=10)
+    assert new_pid
+
+
+def test_a_service_that_exits_as_it_starts_fails_up_without_waiting_for_the_timeout(
+    supervisord: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    probes = {"sleeper": lambda: True, "crasher": lambda: False}
+    monkeypatch.setattr(stack, "checks", lambda config, var: probes)
+    started = time.monotonic()
+
+    healthy = stack.wait_healthy(["sleeper", "crasher"], SharedSettings(), supervisord, 120)
+
+    assert not healthy
+    assert time.monotonic() - started < 60
+    out = capsys.readouterr().out
+    assert "crasher is not healthy (supervisor: BACKOFF" in out
+    assert "cannot start" in out
+    assert "sleeper" not in out
+
+
+def test_down_stops_supervisord_and_its_services(supervisord: Path) -> None:
+    pid = wait_until(lambda: stack.service_pid("sleeper", supervisord), timeout=10)
+
+    stack.native_down(supervisord)
+
+    assert not stack.native_running(supervisord)
+    assert not Path(f"/proc/{pid}").exists()
+    assert stack.stack_processes(supervisord) == []
+
+
+def test_down_does_not_wait_for_a_process_supervisord_lost_track_of(supervisord: Path) -> None:
+    env = {**os.environ, stack.MARKER: str(supervisord)}
+    # In its own session, as a pool child whose worker was killed: supervisord cannot stop it.
+    lost = subprocess.Popen(["sleep", "300"], env=env, start_new_session=True)
     try:
-        wait_for_exit = 50
-        while wait_for_exit and Path(f"/proc/{child.pid}/stat").read_text().split()[2] != "Z":
-            time.sleep(0.1)
-            wait_for_exit -= 1
+        started = time.monotonic()
+        stack.native_down(supervisord)
 
-        assert not stack.pid_alive("child", tmp_path)
+        assert time.monotonic() - started < 30
+        assert lost.wait(timeout=5) is not None
+    finally:
+        lost.kill()
+        lost.wait()
+
+
+def test_a_zombie_is_not_alive() -> None:
+    child = subprocess.Popen(["true"])
+    stat = Path(f"/proc/{child.pid}/stat")
+    try:
+        wait_until(lambda: stat.read_text().rpartition(")")[2].split()[0] == "Z", timeout=10)
+
+        assert not stack.alive(child.pid)
     finally:
         child.wait()
-    assert not stack.pid_alive("child", tmp_path)
-    (tmp_path / "child.pid").write_text(str(os.getpid()))
-    assert stack.pid_alive("child", tmp_path)
+    assert not stack.alive(child.pid)
+    assert stack.alive(os.getpid())

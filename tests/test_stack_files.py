@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import configparser
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import stack
 import yaml
+
+from shared.settings import SharedSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "compose" / "compose.yaml"
-WRAPPER = "scripts/service"
+SUPERVISOR_CONF = ROOT / "supervisord.conf"
 # Infrastructure whose implementation differs by design: Postgres runs only in
 # compose (natively the apps use SQLite); compose uses the official Redis and
 # Mailpit images where the native stack runs redis-server and aiosmtpd. The
@@ -25,13 +29,20 @@ BIN = Path(sys.executable).parent
 QUEUES = {"shop": "django_shop", "blog": "flask_blog", "reports": "fastapi_reports"}
 
 
-def procfile() -> dict[str, str]:
-    entries = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, command = line.split(":", 1)
-            entries[name] = command.strip()
-    return entries
+def programs() -> dict[str, configparser.SectionProxy]:
+    """The [program:NAME] sections of supervisord.conf, by NAME, values unexpanded."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(SUPERVISOR_CONF)
+    return {
+        name.removeprefix("program:"): parser[name]
+        for name in parser.sections()
+        if name.startswith("program:")
+    }
+
+
+def native_command(program: configparser.SectionProxy) -> str:
+    """A program's command as compose writes it: relative to the repository root."""
+    return program["command"].replace("%(here)s/", "")
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +51,48 @@ def compose() -> dict[str, Any]:
 
 
 def test_same_service_names(compose: dict[str, Any]) -> None:
-    assert set(procfile()) == set(compose) - COMPOSE_ONLY
+    assert set(programs()) == set(compose) - COMPOSE_ONLY
 
 
-def test_every_native_service_records_its_pid_and_log_under_its_own_name() -> None:
-    for name, command in procfile().items():
-        assert command.startswith(f"{WRAPPER} {name} "), name
+def test_every_native_service_is_restarted_logged_and_stopped_with_its_children() -> None:
+    for name, program in programs().items():
+        assert program.getboolean("autorestart"), name
+        assert program.getint("startretries") >= 30, f"{name} would soon give up (FATAL)"
+        assert program.getboolean("stopasgroup"), name
+        assert program.getboolean("killasgroup"), name
+        assert program["stdout_logfile"] == "%(ENV_VAR_DIR)s/log/%(program_name)s.log", name
+        assert program.getboolean("redirect_stderr"), name
+        assert program["directory"] == "%(here)s", name
+
+
+def test_a_stopping_worker_may_finish_its_task_first() -> None:
+    soft_time_limit = SharedSettings.model_fields["celery_task_soft_time_limit"].default
+    workers = {name: program for name, program in programs().items() if "worker" in name}
+
+    assert set(workers) == {f"{queue}-worker" for queue in QUEUES}
+    for name, program in workers.items():
+        assert program.getint("stopwaitsecs") > soft_time_limit, name
+        assert program.getint("stopwaitsecs") == stack.WORKER_STOP_SECONDS, name
 
 
 def test_same_commands(compose: dict[str, Any]) -> None:
-    for name, command in procfile().items():
+    for name, program in programs().items():
         if name in OWN_IMPLEMENTATION:
             continue
-        native = command.removeprefix(f"{WRAPPER} {name} ")
-        assert compose[name]["command"] == native, name
+        assert compose[name]["command"] == native_command(program), name
+
+
+def test_migrations_run_once_before_the_services_not_as_one() -> None:
+    commands = {native_command(program) for program in programs().values()}
+    for directory in QUEUES.values():
+        script = f"{directory}/bin/migrate"
+        assert (ROOT / script).stat().st_mode & 0o111, f"{script} is not executable"
+        assert script not in commands
+
+
+def test_compose_migrates_with_the_same_scripts(compose: dict[str, Any]) -> None:
+    for queue, directory in QUEUES.items():
+        assert compose[f"{queue}-migrate"]["command"] == f"{directory}/bin/migrate"
 
 
 def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies(
@@ -81,7 +120,9 @@ def test_each_worker_consumes_its_own_queue_and_is_pinged_by_its_own_node(
 
 
 def test_start_scripts_exist_and_are_executable(compose: dict[str, Any]) -> None:
-    for name, service in compose.items():
-        script = str(service.get("command", "")).split(" ")[0]
-        if "/bin/" in script:
-            assert (ROOT / script).stat().st_mode & 0o111, f"{script} ({name}) is not executable"
+    commands = [str(service.get("command", "")) for service in compose.values()]
+    commands += [native_command(program) for program in programs().values()]
+    for command in commands:
+        script = command.split(" ")[0]
+        if "/" in script:
+            assert (ROOT / script).stat().st_mode & 0o111, f"{script} is not executable"

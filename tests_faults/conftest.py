@@ -1,0 +1,123 @@
+"""Fault tests against the running native stack: `make test-faults` starts one (or uses
+the one `make up` started), and these tests kill its processes.
+
+Every wait is bounded, and after each test every service is running and healthy
+again (or the test fails), so one broken test does not break the next.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import stack  # noqa: E402 (the script is not a package)
+
+from shared.settings import SharedSettings  # noqa: E402
+
+# How long a killed service may take to answer its probe again. A worker needs
+# the longest (its app's imports, then its pool): about 6 s on two idle cores,
+# much more on a loaded machine. The summary line gives the times measured.
+RECOVERY_SECONDS = 30.0
+# How long the stack may take to become healthy again after a test.
+SETTLE_SECONDS = 60.0
+
+recoveries: list[tuple[str, float]] = []
+
+
+@pytest.fixture(scope="session")
+def config() -> SharedSettings:
+    return stack.settings()
+
+
+@pytest.fixture(scope="session")
+def var(config: SharedSettings) -> Path:
+    if not stack.native_running(config.var_dir):
+        pytest.exit("the native stack is not running: run `make test-faults`", returncode=2)
+    return config.var_dir
+
+
+def wait_for(what: str, predicate: Callable[[], Any], *, timeout: float) -> float:
+    """Poll `predicate` until it holds; return the seconds it took, or fail at `timeout`."""
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"{what}: not within {timeout} s")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def healthy(name: str, config: SharedSettings, var: Path) -> bool:
+    """Does `name` answer its probe? (New probes each time: they cache worker pings.)"""
+    return stack.checks(config, var)[name]()
+
+
+def restarted(name: str, old_pid: int, config: SharedSettings, var: Path) -> Callable[[], bool]:
+    """A predicate: `name` runs under a pid other than `old_pid`, and answers its probe."""
+
+    def check() -> bool:
+        pid = stack.service_pid(name, var)
+        return pid is not None and pid != old_pid and healthy(name, config, var)
+
+    return check
+
+
+@contextmanager
+def watching_web_apps(config: SharedSettings) -> Iterator[dict[str, list[int | None]]]:
+    """Poll each web app's /health in the background while the block runs; yield, by
+    URL, every answer's HTTP status (None: no answer at all).
+    """
+    urls = [f"{url}/health" for url in (config.shop_url, config.blog_url, config.reports_url)]
+    answers: dict[str, list[int | None]] = {url: [] for url in urls}
+    done = threading.Event()
+
+    def poll() -> None:
+        with httpx.Client(timeout=5) as client:
+            while not done.is_set():
+                for url in urls:
+                    try:
+                        answers[url].append(client.get(url).status_code)
+                    except httpx.HTTPError:
+                        answers[url].append(None)
+                done.wait(0.25)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    try:
+        yield answers
+    finally:
+        done.set()
+        watcher.join(timeout=30)
+
+
+def restore(config: SharedSettings, var: Path) -> None:
+    """Start any service that is stopped, and wait until every one is healthy."""
+    states = stack.program_states(var)
+    if stopped := [name for name, (state, _) in states.items() if state in stack.STOPPED_STATES]:
+        stack.supervisorctl(var, "start", *stopped, timeout=SETTLE_SECONDS)
+    for name in states:
+        wait_for(f"{name} healthy", partial(healthy, name, config, var), timeout=SETTLE_SECONDS)
+
+
+@pytest.fixture(autouse=True)
+def stack_restored(config: SharedSettings, var: Path) -> Iterator[None]:
+    """After each test, the whole stack runs and is healthy again."""
+    yield
+    restore(config, var)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if recoveries:
+        lines = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in recoveries)
+        terminalreporter.write_line(f"healthy again after SIGKILL: {lines}")
