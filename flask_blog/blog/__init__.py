@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blog import account, auth, health, posts, seed
 from blog.celery_app import celery_init_app
@@ -46,6 +47,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         keys = ("SHOP_URL", "REPORTS_URL", "FLOWER_URL")
         return {key.lower(): app.config[key] for key in keys}
 
+    if app.config["HTTPS"]:
+        # Behind one TLS proxy: take the scheme and host it forwards, so that
+        # request.is_secure, url_for and CSRF's same-origin check see https and the
+        # public host. Without a proxy in front, anyone could send those headers.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
     app.wsgi_app = RequestIdWSGIMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     return app
 

@@ -24,6 +24,9 @@ class BlogSettings(SharedSettings):
     blog_export_ttl_hours: int = Field(default=24, gt=0)
     # The seeded demo account (`flask --app blog seed`); demo data, not a secret.
     blog_demo_password: str = "demo"  # noqa: S105
+    # Served over HTTPS through a TLS proxy: Secure cookies, https URLs, and the
+    # proxy's X-Forwarded-Proto and X-Forwarded-Host trusted (ProxyFix, in create_app).
+    blog_https: bool = False
 
     @property
     def blog_var_dir(self) -> Path:
@@ -49,6 +52,7 @@ class BlogSettings(SharedSettings):
             "BLOG_URL": self.blog_url,
             "REPORTS_URL": self.reports_url,
             "FLOWER_URL": self.flower_url,
+            **self._https_config(),
             "CELERY": {
                 # Beat runs as its own service (`bin/beat`), exactly one; see tasks.py.
                 "beat_schedule": {
@@ -59,4 +63,20 @@ class BlogSettings(SharedSettings):
                 },
                 "beat_schedule_filename": str(self.blog_var_dir / "celerybeat-schedule"),
             },
+        }
+
+    def _https_config(self) -> dict[str, Any]:
+        return {
+            "HTTPS": self.blog_https,
+            "PREFERRED_URL_SCHEME": "https" if self.blog_https else "http",
+            # The session cookie (login, CSRF token): no script reads it, other
+            # sites' forms and frames do not get it (Lax), and only HTTPS carries it
+            # when the site is served over HTTPS.
+            "SESSION_COOKIE_SECURE": self.blog_https,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            # The same for Flask-Login's remember-me cookie, should login ever offer it.
+            "REMEMBER_COOKIE_SECURE": self.blog_https,
+            "REMEMBER_COOKIE_HTTPONLY": True,
+            "REMEMBER_COOKIE_SAMESITE": "Lax",
         }

@@ -64,9 +64,9 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
-def csrf_token(client: FlaskClient, url: str) -> str:
+def csrf_token(client: FlaskClient, url: str, **kwargs: Any) -> str:
     """The CSRF token of the form on `url`, as a browser would send it back."""
-    html = client.get(url).get_data(as_text=True)
+    html = client.get(url, **kwargs).get_data(as_text=True)
     match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
         r'name="csrf_token" value="([^"]+)"', html
     )
