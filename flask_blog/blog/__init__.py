@@ -14,6 +14,7 @@ from blog.celery_app import celery_init_app
 from blog.extensions import csrf, db, login_manager, migrate
 from blog.models import User
 from blog.settings import BlogSettings
+from blog.urls import IdConverter
 from shared.request_id import RequestIdWSGIMiddleware, configure_logging
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -38,6 +39,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     celery_init_app(app, settings)
 
+    # Every id in a route is `<id:...>`: bounded, so a huge number is a 404, not an OverflowError.
+    app.url_map.converters["id"] = IdConverter
     for blueprint in (auth.bp, posts.bp, account.bp, health.bp):
         app.register_blueprint(blueprint)
     app.cli.add_command(seed.seed_command)

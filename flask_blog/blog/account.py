@@ -45,7 +45,7 @@ def start_export() -> Response:
     return _queue(export)
 
 
-@bp.post("/exports/<int:export_id>/retry")
+@bp.post("/exports/<id:export_id>/retry")
 @login_required
 def retry_export(export_id: int) -> Response:
     export = _own_export(export_id)
@@ -56,13 +56,13 @@ def retry_export(export_id: int) -> Response:
     return _queue(export)
 
 
-@bp.get("/exports/<int:export_id>")
+@bp.get("/exports/<id:export_id>")
 @login_required
 def export_page(export_id: int) -> str:
     return render_template("account/export.html", export=_own_export(export_id))
 
 
-@bp.get("/exports/<int:export_id>/status")
+@bp.get("/exports/<id:export_id>/status")
 @login_required
 def export_status(export_id: int) -> Response:
     export = _own_export(export_id)
@@ -74,7 +74,7 @@ def export_status(export_id: int) -> Response:
     return response
 
 
-@bp.get("/exports/<int:export_id>/download")
+@bp.get("/exports/<id:export_id>/download")
 @login_required
 def download_export(export_id: int) -> Response:
     export = _own_export(export_id)

@@ -7,6 +7,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
+from werkzeug.routing import IntegerConverter, Map
+
+#: The largest integer SQLite and PostgreSQL's bigint hold. The database driver
+#: raises OverflowError on a larger one, which would be a 500.
+MAX_DATABASE_INT = 2**63 - 1
 
 # What browsers drop from a URL (tabs, newlines, leading spaces) or read as a
 # slash (the backslash): "/\t/evil.example" and "/\\evil.example" are "//evil.example" to them.
@@ -32,3 +37,10 @@ def is_local_path(url: str) -> bool:
     if _IGNORED_OR_READ_AS_SLASH.search(url):
         return False
     return url.startswith("/") and not url.startswith("//")
+
+
+class IdConverter(IntegerConverter):
+    """`<id:name>` in a route: a row id from 1 to MAX_DATABASE_INT; any other number is a 404."""
+
+    def __init__(self, url_map: Map) -> None:
+        super().__init__(url_map, min=1, max=MAX_DATABASE_INT)

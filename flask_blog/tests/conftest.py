@@ -83,12 +83,15 @@ class AuthActions:
         data["csrf_token"] = csrf_token(self.client, "/auth/login")
         return self.client.post("/auth/login", data=data)
 
+    def csrf_token(self, form: str = "/") -> str:
+        """A valid CSRF token, taken from the page `form`."""
+        return csrf_token(self.client, form)
+
     def post(
         self, url: str, data: dict[str, Any] | None = None, *, form: str = "/"
     ) -> TestResponse:
         """POST `data` to `url` with a valid CSRF token taken from the page `form`."""
-        token = csrf_token(self.client, form)
-        return self.client.post(url, data={**(data or {}), "csrf_token": token})
+        return self.client.post(url, data={**(data or {}), "csrf_token": self.csrf_token(form)})
 
     def logout(self) -> TestResponse:
         return self.post("/auth/logout")
