@@ -53,6 +53,8 @@ def retry_export(export_id: int) -> Response:
         return redirect(url_for(".export_page", export_id=export.id))
     export.status, export.progress, export.error = ExportStatus.PENDING, 0, None
     export.created_at, export.expires_at = utcnow(), None
+    # A new request: its own deliveries count from zero.
+    export.started_at, export.attempts = None, 0
     return _queue(export)
 
 

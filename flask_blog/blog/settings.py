@@ -12,7 +12,12 @@ from typing import Any
 
 from pydantic import Field, SecretStr
 
+from shared.celery_app import visibility_timeout
 from shared.settings import SharedSettings
+
+# Added to the bounds the export reaper waits for: room for clocks that differ
+# between the worker's host and beat's, and for a commit in flight.
+REAPER_MARGIN = timedelta(minutes=1)
 
 
 class BlogSettings(SharedSettings):
@@ -47,6 +52,12 @@ class BlogSettings(SharedSettings):
             "POSTS_PER_PAGE": self.blog_posts_per_page,
             "EXPORT_DIR": self.blog_var_dir / "exports",
             "EXPORT_TTL": timedelta(hours=self.blog_export_ttl_hours),
+            # The reaper (tasks.delete_expired_exports) fails an export still running
+            # this long after it started: the worker ends every run at the hard time
+            # limit. And one still queued this long after it was asked for: Redis hands
+            # a message a dead worker had taken to another after the visibility timeout.
+            "EXPORT_RUN_DEADLINE": timedelta(seconds=self.celery_task_time_limit) + REAPER_MARGIN,
+            "EXPORT_QUEUE_DEADLINE": timedelta(seconds=visibility_timeout(self)) + REAPER_MARGIN,
             "DEMO_PASSWORD": self.blog_demo_password,
             "SHOP_URL": self.shop_url,
             "BLOG_URL": self.blog_url,
@@ -56,9 +67,10 @@ class BlogSettings(SharedSettings):
             "CELERY": {
                 # Beat runs as its own service (`bin/beat`), exactly one; see tasks.py.
                 "beat_schedule": {
+                    # Every minute, so a stuck export fails within a minute of its deadline.
                     "delete-expired-exports": {
                         "task": "blog.tasks.delete_expired_exports",
-                        "schedule": 15 * 60,
+                        "schedule": 60,
                     }
                 },
                 "beat_schedule_filename": str(self.blog_var_dir / "celerybeat-schedule"),

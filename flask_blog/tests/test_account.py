@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from kombu.exceptions import OperationalError
 
+from blog import exports
 from blog.extensions import db
 from blog.models import Export, ExportStatus, User, utcnow
 from tests.conftest import AuthActions
@@ -106,7 +107,13 @@ def test_a_failed_export_shows_its_error_and_can_be_retried(
 ) -> None:
     with app.app_context():
         user = db.session.get(User, alice)
-        export_id = ExportFactory(user=user, status=ExportStatus.FAILED, error="disk full").id
+        export_id = ExportFactory(
+            user=user,
+            status=ExportStatus.FAILED,
+            error="disk full",
+            started_at=utcnow(),
+            attempts=exports.MAX_ATTEMPTS + 1,
+        ).id
     page = f"/account/exports/{export_id}"
     assert "disk full" in client.get(page).get_data(as_text=True)
 
@@ -115,6 +122,9 @@ def test_a_failed_export_shows_its_error_and_can_be_retried(
     delay.assert_called_once_with(alice)
     body = client.get(f"{page}/status").get_json()
     assert (body["status"], body["error"]) == ("pending", None)
+    with app.app_context():
+        export = db.session.get_one(Export, export_id)
+        assert (export.started_at, export.attempts) == (None, 0)  # a new request, new attempts
 
 
 def test_a_broker_outage_fails_the_export_instead_of_the_request(
