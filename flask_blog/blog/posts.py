@@ -57,7 +57,9 @@ def create() -> str | Response:
 @login_required
 def edit(post_id: int) -> str | Response:
     post = _own_post(post_id)
-    form = PostForm(obj=post)
+    # The page shows the post; a submitted form is the body alone, so a missing
+    # field is an error rather than the old value kept without a word.
+    form = PostForm() if request.method == "POST" else PostForm(obj=post)
     if form.validate_on_submit():
         form.populate_obj(post)
         db.session.commit()

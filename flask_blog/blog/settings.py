@@ -50,6 +50,9 @@ class BlogSettings(SharedSettings):
             "SECRET_KEY": secret_key,
             "SQLALCHEMY_DATABASE_URI": self.database_uri(),
             "POSTS_PER_PAGE": self.blog_posts_per_page,
+            # Any larger request body is a 413. The largest form, a post of 50,000
+            # characters of up to 4 bytes, percent-encoded to 12, takes 600 kB.
+            "MAX_CONTENT_LENGTH": 1024 * 1024,
             "EXPORT_DIR": self.blog_var_dir / "exports",
             "EXPORT_TTL": timedelta(hours=self.blog_export_ttl_hours),
             # The reaper (tasks.delete_expired_exports) fails an export still running
