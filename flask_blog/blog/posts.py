@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 from blog.extensions import db
 from blog.forms import PostForm
 from blog.models import Post
-from blog.urls import MAX_DATABASE_INT
+from blog.urls import MAX_OFFSET
 
 bp = Blueprint("blog", __name__)
 
@@ -88,12 +88,12 @@ def _page_number(per_page: int) -> int:
     """?page=, 1 by default.
 
     Like a page past the last one (paginate's 404), a page that is not a number,
-    or whose offset no database integer holds, is a 404.
+    or whose offset is past MAX_OFFSET, is a 404.
     """
     try:
         number = int(request.args.get("page", "1"))
     except ValueError:
         abort(404)
-    if (number - 1) * per_page > MAX_DATABASE_INT:
+    if (number - 1) * per_page > MAX_OFFSET:
         abort(404)
     return number

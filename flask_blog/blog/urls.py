@@ -9,9 +9,13 @@ from urllib.parse import urlsplit
 from flask import current_app
 from werkzeug.routing import IntegerConverter, Map
 
-#: The largest integer SQLite and PostgreSQL's bigint hold. The database driver
-#: raises OverflowError on a larger one, which would be a 500.
-MAX_DATABASE_INT = 2**63 - 1
+#: The largest id an `Integer` primary key holds on every database (PostgreSQL's
+#: integer is 32 bits). A larger number in a query is an error, which would be a 500.
+MAX_ID = 2**31 - 1
+
+#: The largest OFFSET SQLite and PostgreSQL take (64 bits); the driver raises
+#: OverflowError on a larger one.
+MAX_OFFSET = 2**63 - 1
 
 # What browsers drop from a URL (tabs, newlines, leading spaces) or read as a
 # slash (the backslash): "/\t/evil.example" and "/\\evil.example" are "//evil.example" to them.
@@ -40,7 +44,7 @@ def is_local_path(url: str) -> bool:
 
 
 class IdConverter(IntegerConverter):
-    """`<id:name>` in a route: a row id from 1 to MAX_DATABASE_INT; any other number is a 404."""
+    """`<id:name>` in a route: a row id from 1 to MAX_ID; any other number is a 404."""
 
     def __init__(self, url_map: Map) -> None:
-        super().__init__(url_map, min=1, max=MAX_DATABASE_INT)
+        super().__init__(url_map, min=1, max=MAX_ID)

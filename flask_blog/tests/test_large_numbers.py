@@ -15,7 +15,9 @@ from flask.testing import FlaskClient
 from tests.conftest import AuthActions
 from tests.factories import UserFactory
 
-HUGE = [str(2**63 - 1), str(2**63), str(2**64), "1" + "0" * 29, "-" + str(2**63)]
+# Around the largest id (2**31 - 1, PostgreSQL's integer) and the largest
+# 64-bit integer (SQLite's, and the largest OFFSET).
+HUGE = [str(2**31 - 1), str(2**31), str(2**63), str(2**64), "1" + "0" * 29, "-" + str(2**63)]
 
 
 @pytest.fixture
@@ -40,7 +42,7 @@ def test_every_route_with_an_argument_says_404(
             assert response.status_code == 404, (method, url)
 
 
-@pytest.mark.parametrize("number", [*HUGE, "0", "-1", "two", "9" * 5000])
+@pytest.mark.parametrize("number", [*HUGE, str(2**63 - 1), "0", "-1", "two", "9" * 5000])
 def test_a_page_number_out_of_range_is_404(client: FlaskClient, number: str) -> None:
     assert client.get("/", query_string={"page": number}).status_code == 404
 
