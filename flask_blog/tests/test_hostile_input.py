@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from flask import Flask
@@ -43,72 +44,79 @@ BUTTONS = [
 ]
 
 
-def very_long_values(token: str, valid: Fields) -> dict[str, Any]:
-    return {"data": {"csrf_token": token, **dict.fromkeys(valid, "x" * 100_000)}}
+# Each hostile request: `field` of the form holds the hostile value, the others are valid.
+Hostile = Callable[[str, Fields, str], dict[str, Any]]  # (CSRF token, valid, field) -> post(**)
 
 
-def a_body_over_max_content_length(token: str, valid: Fields) -> dict[str, Any]:
-    return {"data": {"csrf_token": token, **valid, "padding": "x" * 2**21}}
+def _form(token: str, fields: Fields) -> dict[str, Any]:
+    return {"data": {"csrf_token": token, **fields}}
 
 
-def nul_characters(token: str, valid: Fields) -> dict[str, Any]:
-    return {"data": {"csrf_token": token, **{k: f"{v}\x00" for k, v in valid.items()}}}
+def very_long_value(token: str, valid: Fields, field: str) -> dict[str, Any]:
+    return _form(token, {**valid, field: "x" * 100_000})
 
 
-def terminal_escapes(token: str, valid: Fields) -> dict[str, Any]:
-    return {"data": {"csrf_token": token, **{k: f"\x1b[2J{v}" for k, v in valid.items()}}}
+def a_body_over_max_content_length(token: str, valid: Fields, field: str) -> dict[str, Any]:
+    return _form(token, {**valid, field: "x" * 2**21})
 
 
-def missing_fields(token: str, valid: Fields) -> dict[str, Any]:
-    return {"data": {"csrf_token": token}}
+def a_nul_character(token: str, valid: Fields, field: str) -> dict[str, Any]:
+    return _form(token, {**valid, field: f"{valid[field]}\x00"})
 
 
-def files_instead_of_text(token: str, valid: Fields) -> dict[str, Any]:
-    files = {k: (io.BytesIO(v.encode()), "field.txt") for k, v in valid.items()}
-    return {"data": {"csrf_token": token, **files}, "content_type": "multipart/form-data"}
+def a_terminal_escape(token: str, valid: Fields, field: str) -> dict[str, Any]:
+    return _form(token, {**valid, field: f"\x1b[2J{valid[field]}"})
 
 
-def a_json_object_of_numbers(token: str, valid: Fields) -> dict[str, Any]:
-    return {"json": dict.fromkeys(valid, 12345), "headers": {"X-CSRFToken": token}}
+def a_missing_field(token: str, valid: Fields, field: str) -> dict[str, Any]:
+    return _form(token, {name: value for name, value in valid.items() if name != field})
 
 
-def a_json_list(token: str, valid: Fields) -> dict[str, Any]:
+def a_file_instead_of_text(token: str, valid: Fields, field: str) -> dict[str, Any]:
+    upload = (io.BytesIO(valid[field].encode()), "field.txt")
+    data = {"csrf_token": token, **valid, field: upload}
+    return {"data": data, "content_type": "multipart/form-data"}
+
+
+def a_json_number(token: str, valid: Fields, field: str) -> dict[str, Any]:
+    return {"json": {**valid, field: 12345}, "headers": {"X-CSRFToken": token}}
+
+
+def a_json_list(token: str, valid: Fields, field: str) -> dict[str, Any]:
     return {"json": list(valid.values()), "headers": {"X-CSRFToken": token}}
 
 
-def malformed_json(token: str, valid: Fields) -> dict[str, Any]:
+def malformed_json(token: str, valid: Fields, field: str) -> dict[str, Any]:
     return {"data": "{", "content_type": "application/json", "headers": {"X-CSRFToken": token}}
 
 
-def non_utf8_multipart(token: str, valid: Fields) -> dict[str, Any]:
-    parts = {
-        "csrf_token": token.encode(),
-        **{k: b"\xff\xfe" + v.encode() for k, v in valid.items()},
-    }
+def non_utf8_multipart(token: str, valid: Fields, field: str) -> dict[str, Any]:
+    parts = {"csrf_token": token, **valid}
+    encoded = {name: value.encode() for name, value in parts.items()}
+    encoded[field] = b"\xff\xfe" + encoded[field]
     body = b"".join(
-        b'--B\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (k.encode(), v)
-        for k, v in parts.items()
+        b'--B\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (name.encode(), value)
+        for name, value in encoded.items()
     )
     return {"data": body + b"--B--\r\n", "content_type": "multipart/form-data; boundary=B"}
 
 
-def non_utf8_url_encoded(token: str, valid: Fields) -> dict[str, Any]:
-    fields = b"".join(b"&%s=\xff\xfe" % name.encode() for name in valid)
-    body = b"csrf_token=" + token.encode() + fields
+def non_utf8_url_encoded(token: str, valid: Fields, field: str) -> dict[str, Any]:
+    body = urlencode({"csrf_token": token, **valid}).encode() + b"&" + field.encode() + b"=\xff\xfe"
     return {"data": body, "content_type": "application/x-www-form-urlencoded"}
 
 
 FORM_ERROR = 200  # the form again, showing what is wrong
 
 # Each hostile request, and what every form answers it with.
-HOSTILE: dict[Callable[[str, Fields], dict[str, Any]], int] = {
-    very_long_values: FORM_ERROR,
+HOSTILE: dict[Hostile, int] = {
+    very_long_value: FORM_ERROR,
     a_body_over_max_content_length: 413,
-    nul_characters: FORM_ERROR,
-    terminal_escapes: FORM_ERROR,
-    missing_fields: FORM_ERROR,
-    files_instead_of_text: FORM_ERROR,
-    a_json_object_of_numbers: FORM_ERROR,
+    a_nul_character: FORM_ERROR,
+    a_terminal_escape: FORM_ERROR,
+    a_missing_field: FORM_ERROR,
+    a_file_instead_of_text: FORM_ERROR,
+    a_json_number: FORM_ERROR,  # forms read the form body only: every field is missing
     a_json_list: FORM_ERROR,
     malformed_json: FORM_ERROR,
     non_utf8_multipart: FORM_ERROR,  # the parser makes U+FFFD of the bytes: refused
@@ -138,22 +146,19 @@ def _stored(app: Flask) -> tuple[Any, ...]:
 
 
 @pytest.mark.parametrize("hostile", HOSTILE, ids=lambda hostile: hostile.__name__)
-def test_every_form_refuses_hostile_input(
-    app: Flask,
-    client: FlaskClient,
-    auth: AuthActions,
-    ids: dict[str, int],
-    hostile: Callable[[str, Fields], dict[str, Any]],
+def test_every_field_of_every_form_refuses_hostile_input(
+    app: Flask, client: FlaskClient, auth: AuthActions, ids: dict[str, int], hostile: Hostile
 ) -> None:
     before = _stored(app)
     for form, valid in FORMS.items():
         url = form.format(**ids)
-        response = client.post(url, **hostile(auth.csrf_token(url), valid))
+        for field in valid:
+            response = client.post(url, **hostile(auth.csrf_token(url), valid, field))
 
-        assert response.status_code == HOSTILE[hostile], url
-        if HOSTILE[hostile] == FORM_ERROR:
-            assert 'class="errors"' in response.get_data(as_text=True), url
-        assert _stored(app) == before, url
+            assert response.status_code == HOSTILE[hostile], (url, field)
+            if HOSTILE[hostile] == FORM_ERROR:
+                assert 'class="errors"' in response.get_data(as_text=True), (url, field)
+            assert _stored(app) == before, (url, field)
 
 
 @pytest.mark.parametrize("hostile", HOSTILE, ids=lambda hostile: hostile.__name__)
@@ -162,12 +167,12 @@ def test_buttons_ignore_a_hostile_body_or_refuse_it(
     client: FlaskClient,
     auth: AuthActions,
     ids: dict[str, int],
-    hostile: Callable[[str, Fields], dict[str, Any]],
+    hostile: Hostile,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr("blog.account.generate_user_archive.delay", lambda user_id: None)
     for button in BUTTONS:
-        response = client.post(button.format(**ids), **hostile(auth.csrf_token(), {"x": "y"}))
+        response = client.post(button.format(**ids), **hostile(auth.csrf_token(), {"x": "y"}, "x"))
         assert response.status_code in (302, 400, 413), button
 
 
