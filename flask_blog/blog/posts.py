@@ -78,10 +78,10 @@ def delete(post_id: int) -> Response:
 
 
 def _own_post(post_id: int) -> Post:
-    post = db.get_or_404(Post, post_id)
-    if post.author_id != current_user.id:
-        abort(403)
-    return post
+    """The current user's post `post_id`; anyone else's is a 404, as if it did not exist."""
+    return db.first_or_404(
+        select(Post).where(Post.id == post_id, Post.author_id == current_user.id)
+    )
 
 
 def _page_number(per_page: int) -> int:

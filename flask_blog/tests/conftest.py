@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
 from blog import create_app
@@ -62,6 +63,22 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
+
+
+def routes(app: Flask, ids: Mapping[str, int]) -> list[tuple[Rule, str, str]]:
+    """(rule, method, URL) of every route but static files, its arguments taken from `ids`.
+
+    Read from the URL map, so tests that use it cover routes added later. A
+    route with an argument `ids` lacks raises KeyError: a new kind of id needs
+    the test's attention.
+    """
+    urls = app.url_map.bind("localhost")
+    return [
+        (rule, method, urls.build(rule.endpoint, {arg: ids[arg] for arg in rule.arguments}))
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+    ]
 
 
 def csrf_token(client: FlaskClient, url: str, **kwargs: Any) -> str:

@@ -91,15 +91,20 @@ def test_an_expired_archive_is_gone(app: Flask, client: FlaskClient, alice: int)
     assert client.get(f"/account/exports/{export_id}/download").status_code == 404
 
 
-def test_anyone_else_gets_404(app: Flask, client: FlaskClient, auth: AuthActions) -> None:
+@pytest.mark.parametrize("file_name", ["../outside.zip", "{outside}", "../../../../etc/passwd"])
+def test_a_download_never_leaves_the_export_directory(
+    app: Flask, client: FlaskClient, alice: int, tmp_path: Path, file_name: str
+) -> None:
+    outside = tmp_path / "outside.zip"  # next to the export directory
+    outside.write_bytes(b"not an archive of alice's")
     with app.app_context():
-        owner_id = UserFactory(username="alice").id
-        UserFactory(username="mallory")
-    export_id = _ready_export(app, owner_id)
-    auth.login("mallory")
-    for suffix in ("", "/status", "/download"):
-        assert client.get(f"/account/exports/{export_id}{suffix}").status_code == 404
-    assert auth.post(f"/account/exports/{export_id}/retry", form="/account/").status_code == 404
+        export_id = ExportFactory(
+            user=db.session.get(User, alice),
+            status=ExportStatus.READY,
+            file_name=file_name.format(outside=outside),
+            expires_at=utcnow() + timedelta(hours=1),
+        ).id
+    assert client.get(f"/account/exports/{export_id}/download").status_code == 404
 
 
 def test_a_failed_export_shows_its_error_and_can_be_retried(

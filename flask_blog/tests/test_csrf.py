@@ -14,23 +14,18 @@ from flask.testing import FlaskClient
 
 from blog.extensions import db
 from blog.models import ExportStatus, Post, User
-from tests.conftest import AuthActions
+from tests.conftest import AuthActions, routes
 from tests.factories import PASSWORD, ExportFactory, PostFactory, UserFactory
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def state_changing_routes(app: Flask, ids: dict[str, int]) -> list[tuple[str, str, str]]:
-    """(endpoint, method, URL) of every state-changing route, its arguments filled from `ids`."""
-    urls = app.url_map.bind("localhost")
+    """(endpoint, method, URL) of every POST, PUT, PATCH and DELETE route."""
     return [
-        (
-            rule.endpoint,
-            method,
-            urls.build(rule.endpoint, {arg: ids[arg] for arg in rule.arguments}),
-        )
-        for rule in app.url_map.iter_rules()
-        for method in sorted((rule.methods or set()) & STATE_CHANGING)
+        (rule.endpoint, method, url)
+        for rule, method, url in routes(app, ids)
+        if method in STATE_CHANGING
     ]
 
 
