@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blog import account, auth, health, posts, seed
 from blog.celery_app import celery_init_app
 from blog.extensions import csrf, db, login_manager, migrate
 from blog.models import User
 from blog.settings import BlogSettings
+from blog.urls import IdConverter
 from shared.request_id import RequestIdWSGIMiddleware, configure_logging
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -37,6 +39,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     celery_init_app(app, settings)
 
+    # Every id in a route is `<id:...>`: bounded, so a huge number is a 404, not an OverflowError.
+    app.url_map.converters["id"] = IdConverter
     for blueprint in (auth.bp, posts.bp, account.bp, health.bp):
         app.register_blueprint(blueprint)
     app.cli.add_command(seed.seed_command)
@@ -46,6 +50,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         keys = ("SHOP_URL", "REPORTS_URL", "FLOWER_URL")
         return {key.lower(): app.config[key] for key in keys}
 
+    if app.config["HTTPS"]:
+        # Behind one TLS proxy: take the scheme and host it forwards, so that
+        # request.is_secure, url_for and CSRF's same-origin check see https and the
+        # public host. Without a proxy in front, anyone could send those headers.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
     app.wsgi_app = RequestIdWSGIMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     return app
 

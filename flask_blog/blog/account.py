@@ -45,7 +45,7 @@ def start_export() -> Response:
     return _queue(export)
 
 
-@bp.post("/exports/<int:export_id>/retry")
+@bp.post("/exports/<id:export_id>/retry")
 @login_required
 def retry_export(export_id: int) -> Response:
     export = _own_export(export_id)
@@ -53,16 +53,18 @@ def retry_export(export_id: int) -> Response:
         return redirect(url_for(".export_page", export_id=export.id))
     export.status, export.progress, export.error = ExportStatus.PENDING, 0, None
     export.created_at, export.expires_at = utcnow(), None
+    # A new request: its own deliveries count from zero.
+    export.started_at, export.attempts = None, 0
     return _queue(export)
 
 
-@bp.get("/exports/<int:export_id>")
+@bp.get("/exports/<id:export_id>")
 @login_required
 def export_page(export_id: int) -> str:
     return render_template("account/export.html", export=_own_export(export_id))
 
 
-@bp.get("/exports/<int:export_id>/status")
+@bp.get("/exports/<id:export_id>/status")
 @login_required
 def export_status(export_id: int) -> Response:
     export = _own_export(export_id)
@@ -74,7 +76,7 @@ def export_status(export_id: int) -> Response:
     return response
 
 
-@bp.get("/exports/<int:export_id>/download")
+@bp.get("/exports/<id:export_id>/download")
 @login_required
 def download_export(export_id: int) -> Response:
     export = _own_export(export_id)

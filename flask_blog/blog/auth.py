@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required, login_user, logout_user
 from sqlalchemy import or_, select
@@ -12,6 +10,7 @@ from werkzeug.wrappers import Response
 from blog.extensions import db
 from blog.forms import LoginForm, RegisterForm
 from blog.models import User
+from blog.urls import is_local_path
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -44,7 +43,7 @@ def login() -> str | Response:
         user = db.session.scalar(select(User).where(User.username == form.username.data))
         if user is not None and user.check_password(form.password.data or ""):
             login_user(user)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(_after_login_url())
         form.password.errors.append("Wrong username or password.")
     return render_template("auth/login.html", form=form)
 
@@ -57,8 +56,7 @@ def logout() -> Response:
     return redirect(url_for("blog.index"))
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a path on this site, so a crafted ?next= cannot send the user elsewhere."""
-    if target and target.startswith("/") and not urlsplit(target).netloc:
-        return target
-    return url_for("blog.index")
+def _after_login_url() -> str:
+    """The ?next= page if it is on this site, so a crafted link cannot send the user elsewhere."""
+    target = request.args.get("next", "")
+    return target if is_local_path(target) else url_for("blog.index")

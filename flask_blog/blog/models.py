@@ -88,7 +88,13 @@ class Export(db.Model):  # type: ignore[name-defined]
     )
     progress: Mapped[int] = mapped_column(default=0)  # percent, 0..100
     file_name: Mapped[str | None] = mapped_column(String(255))
+    # When the user asked (or asked again): how long it has been queued counts from here.
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # When the latest run of the task started. The reaper measures the run from it,
+    # and the run's every write names it, so a run that lost the export changes nothing.
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Deliveries of the task since the user asked; past a limit the export fails.
+    attempts: Mapped[int] = mapped_column(default=0)
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     error: Mapped[str | None] = mapped_column(Text)
 

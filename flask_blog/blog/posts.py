@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -10,20 +19,23 @@ from werkzeug.wrappers import Response
 from blog.extensions import db
 from blog.forms import PostForm
 from blog.models import Post
+from blog.urls import MAX_OFFSET
 
 bp = Blueprint("blog", __name__)
 
 
 @bp.get("/")
 def index() -> str:
+    per_page = current_app.config["POSTS_PER_PAGE"]
     page = db.paginate(
         select(Post).order_by(Post.created_at.desc(), Post.id.desc()),
-        per_page=current_app.config["POSTS_PER_PAGE"],
+        page=_page_number(per_page),
+        per_page=per_page,
     )
     return render_template("blog/index.html", page=page)
 
 
-@bp.get("/posts/<int:post_id>")
+@bp.get("/posts/<id:post_id>")
 def detail(post_id: int) -> str:
     return render_template("blog/detail.html", post=db.get_or_404(Post, post_id))
 
@@ -41,11 +53,13 @@ def create() -> str | Response:
     return render_template("blog/edit.html", form=form, post=None)
 
 
-@bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
+@bp.route("/posts/<id:post_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(post_id: int) -> str | Response:
     post = _own_post(post_id)
-    form = PostForm(obj=post)
+    # The page shows the post; a submitted form is the body alone, so a missing
+    # field is an error rather than the old value kept without a word.
+    form = PostForm() if request.method == "POST" else PostForm(obj=post)
     if form.validate_on_submit():
         form.populate_obj(post)
         db.session.commit()
@@ -54,7 +68,7 @@ def edit(post_id: int) -> str | Response:
     return render_template("blog/edit.html", form=form, post=post)
 
 
-@bp.post("/posts/<int:post_id>/delete")
+@bp.post("/posts/<id:post_id>/delete")
 @login_required
 def delete(post_id: int) -> Response:
     db.session.delete(_own_post(post_id))
@@ -64,7 +78,22 @@ def delete(post_id: int) -> Response:
 
 
 def _own_post(post_id: int) -> Post:
-    post = db.get_or_404(Post, post_id)
-    if post.author_id != current_user.id:
-        abort(403)
-    return post
+    """The current user's post `post_id`; anyone else's is a 404, as if it did not exist."""
+    return db.first_or_404(
+        select(Post).where(Post.id == post_id, Post.author_id == current_user.id)
+    )
+
+
+def _page_number(per_page: int) -> int:
+    """?page=, 1 by default.
+
+    Like a page past the last one (paginate's 404), a page that is not a number,
+    or whose offset is past MAX_OFFSET, is a 404.
+    """
+    try:
+        number = int(request.args.get("page", "1"))
+    except ValueError:
+        abort(404)
+    if (number - 1) * per_page > MAX_OFFSET:
+        abort(404)
+    return number

@@ -12,7 +12,12 @@ from typing import Any
 
 from pydantic import Field, SecretStr
 
+from shared.celery_app import visibility_timeout
 from shared.settings import SharedSettings
+
+# Added to the bounds the export reaper waits for: room for clocks that differ
+# between the worker's host and beat's, and for a commit in flight.
+REAPER_MARGIN = timedelta(minutes=1)
 
 
 class BlogSettings(SharedSettings):
@@ -24,6 +29,9 @@ class BlogSettings(SharedSettings):
     blog_export_ttl_hours: int = Field(default=24, gt=0)
     # The seeded demo account (`flask --app blog seed`); demo data, not a secret.
     blog_demo_password: str = "demo"  # noqa: S105
+    # Served over HTTPS through a TLS proxy: Secure cookies, https URLs, and the
+    # proxy's X-Forwarded-Proto and X-Forwarded-Host trusted (ProxyFix, in create_app).
+    blog_https: bool = False
 
     @property
     def blog_var_dir(self) -> Path:
@@ -42,21 +50,48 @@ class BlogSettings(SharedSettings):
             "SECRET_KEY": secret_key,
             "SQLALCHEMY_DATABASE_URI": self.database_uri(),
             "POSTS_PER_PAGE": self.blog_posts_per_page,
+            # Any larger request body is a 413. The largest form, a post of 50,000
+            # characters of up to 4 bytes, percent-encoded to 12, takes 600 kB.
+            "MAX_CONTENT_LENGTH": 1024 * 1024,
             "EXPORT_DIR": self.blog_var_dir / "exports",
             "EXPORT_TTL": timedelta(hours=self.blog_export_ttl_hours),
+            # The reaper (tasks.delete_expired_exports) fails an export still running
+            # this long after it started: the worker ends every run at the hard time
+            # limit. And one still queued this long after it was asked for: Redis hands
+            # a message a dead worker had taken to another after the visibility timeout.
+            "EXPORT_RUN_DEADLINE": timedelta(seconds=self.celery_task_time_limit) + REAPER_MARGIN,
+            "EXPORT_QUEUE_DEADLINE": timedelta(seconds=visibility_timeout(self)) + REAPER_MARGIN,
             "DEMO_PASSWORD": self.blog_demo_password,
             "SHOP_URL": self.shop_url,
             "BLOG_URL": self.blog_url,
             "REPORTS_URL": self.reports_url,
             "FLOWER_URL": self.flower_url,
+            **self._https_config(),
             "CELERY": {
                 # Beat runs as its own service (`bin/beat`), exactly one; see tasks.py.
                 "beat_schedule": {
+                    # Every minute, so a stuck export fails within a minute of its deadline.
                     "delete-expired-exports": {
                         "task": "blog.tasks.delete_expired_exports",
-                        "schedule": 15 * 60,
+                        "schedule": 60,
                     }
                 },
                 "beat_schedule_filename": str(self.blog_var_dir / "celerybeat-schedule"),
             },
+        }
+
+    def _https_config(self) -> dict[str, Any]:
+        return {
+            "HTTPS": self.blog_https,
+            "PREFERRED_URL_SCHEME": "https" if self.blog_https else "http",
+            # The session cookie (login, CSRF token): no script reads it, other
+            # sites' forms and frames do not get it (Lax), and only HTTPS carries it
+            # when the site is served over HTTPS.
+            "SESSION_COOKIE_SECURE": self.blog_https,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            # The same for Flask-Login's remember-me cookie, should login ever offer it.
+            "REMEMBER_COOKIE_SECURE": self.blog_https,
+            "REMEMBER_COOKIE_HTTPONLY": True,
+            "REMEMBER_COOKIE_SAMESITE": "Lax",
         }

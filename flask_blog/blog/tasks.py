@@ -7,7 +7,6 @@ why `db.session` and `current_app` work here exactly as in a view.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +14,10 @@ from celery import Task, shared_task
 from flask import current_app
 from sqlalchemy import func, select
 
+from blog import exports
 from blog.archive import iter_posts, write_archive
 from blog.extensions import db
-from blog.models import ACTIVE, Export, ExportStatus, Post, User, utcnow
+from blog.models import Export, ExportStatus, Post, User, utcnow
 from blog.urls import external_url
 from shared.celery_app import IDEMPOTENT
 from shared.progress import Progress, ProgressReporter, percent
@@ -37,23 +37,30 @@ def generate_user_archive(self: Task, user_id: int) -> None:
     """Build the archive of the user's export in progress, if there is one.
 
     A user has at most one export in progress (a unique index keeps it so), so
-    the user id is all the task needs. Running it twice rewrites the same file.
+    the user id is all the task needs. Every write is conditional on this run
+    still holding the export (exports.py), so a second delivery takes the export
+    over and the first changes nothing more; past MAX_ATTEMPTS deliveries the
+    export fails instead of running again.
     """
-    export = db.session.scalar(
-        select(Export).where(Export.user_id == user_id, Export.status.in_(ACTIVE))
-    )
-    if export is None:
+    run = exports.claim(user_id)
+    if run is None:
         logger.info("no export in progress for user %s", user_id)
         return
-    export.status, export.progress, export.error = ExportStatus.RUNNING, 0, None
-    db.session.commit()
+    if run.attempt > exports.MAX_ATTEMPTS:
+        error = f"The export was tried {exports.MAX_ATTEMPTS} times and never finished."
+        exports.finish(run, ExportStatus.FAILED, error=error)
+        return
     try:
-        file_name = _write_archive(self, export)
+        file_name = _write_archive(self, run)
     except Exception as exc:
         db.session.rollback()
-        _finish(export, ExportStatus.FAILED, error=str(exc) or type(exc).__name__)
+        exports.finish(run, ExportStatus.FAILED, error=str(exc) or type(exc).__name__)
         raise
-    _finish(export, ExportStatus.READY, file_name=file_name)
+    if not exports.finish(run, ExportStatus.READY, file_name=file_name):
+        logger.info("export %s is no longer this run's: discarding its archive", run.export_id)
+        exports.delete_archive(file_name)
+        return
+    export = db.session.get_one(Export, run.export_id)
     send_email.delay(
         export.user.email,
         "Your blog archive is ready",
@@ -62,14 +69,13 @@ def generate_user_archive(self: Task, user_id: int) -> None:
     )
 
 
-def _write_archive(task: Task, export: Export) -> str:
-    user: User = export.user
+def _write_archive(task: Task, run: exports.Run) -> str:
+    user = db.session.get_one(User, run.user_id)
     total = db.session.scalar(select(func.count()).where(Post.author_id == user.id)) or 0
 
     def save_progress(progress: Progress) -> None:
         # 100 % is for a finished archive, so the page shows 99 % until the file is in place.
-        export.progress = min(percent(progress), 99)
-        db.session.commit()
+        exports.save_progress(run, min(percent(progress), 99))
 
     reporter = ProgressReporter(task, total=total, on_update=save_progress)
     profile = {
@@ -80,10 +86,11 @@ def _write_archive(task: Task, export: Export) -> str:
         "exported_at": utcnow().isoformat(),
     }
     export_dir: Path = current_app.config["EXPORT_DIR"]
-    file_name = f"export-{export.id}.zip"
+    file_name = exports.archive_name(run)
     # Written under a temporary name and renamed when complete, so a file that
-    # is there is a whole archive even if the worker dies mid-way.
-    partial = export_dir / f".{file_name}.part"
+    # is there is a whole archive. A run killed mid-way (hard time limit, lost
+    # worker) leaves the partial file to the reaper.
+    partial = export_dir / exports.part_name(file_name)
     try:
         write_archive(
             partial,
@@ -98,33 +105,22 @@ def _write_archive(task: Task, export: Export) -> str:
     return file_name
 
 
-def _finish(
-    export: Export, status: ExportStatus, *, file_name: str | None = None, error: str | None = None
-) -> None:
-    export.status, export.file_name, export.error = status, file_name, error
-    export.progress = 100 if status is ExportStatus.READY else export.progress
-    export.expires_at = utcnow() + current_app.config["EXPORT_TTL"]
-    db.session.commit()
-
-
 @shared_task
 def delete_expired_exports() -> int:
-    """Delete expired archives and their rows, and fail exports no worker finished (beat job)."""
+    """The reaper (beat, every minute): leave no export stuck and no file behind.
+
+    Fails exports no worker will finish, deletes expired exports with their
+    archives, and partial files no running export owns. Returns how many
+    exports it deleted.
+    """
     now = utcnow()
-    expired = db.session.scalars(select(Export).where(Export.expires_at <= now)).all()
-    for export in expired:
-        if export.file_name:
-            (current_app.config["EXPORT_DIR"] / export.file_name).unlink(missing_ok=True)
-        db.session.delete(export)
-    # Past the hard time limit no worker is still building it (lost message, dead worker).
-    stale_before = now - timedelta(
-        seconds=2 * current_app.extensions["celery"].conf.task_time_limit
+    failed = exports.fail_stuck(now)
+    deleted = exports.delete_expired(now)
+    strays = exports.delete_stray_parts()
+    logger.info(
+        "failed %d stuck exports, deleted %d expired ones and %d partial files",
+        failed,
+        deleted,
+        strays,
     )
-    stale = db.session.scalars(
-        select(Export).where(Export.status.in_(ACTIVE), Export.created_at < stale_before)
-    ).all()
-    for export in stale:
-        _finish(export, ExportStatus.FAILED, error="The export did not finish in time.")
-    db.session.commit()
-    logger.info("deleted %d expired exports, failed %d stale ones", len(expired), len(stale))
-    return len(expired)
+    return deleted

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
 from blog import create_app
@@ -64,9 +65,25 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
-def csrf_token(client: FlaskClient, url: str) -> str:
+def routes(app: Flask, ids: Mapping[str, int]) -> list[tuple[Rule, str, str]]:
+    """(rule, method, URL) of every route but static files, its arguments taken from `ids`.
+
+    Read from the URL map, so tests that use it cover routes added later. A
+    route with an argument `ids` lacks raises KeyError: a new kind of id needs
+    the test's attention.
+    """
+    urls = app.url_map.bind("localhost")
+    return [
+        (rule, method, urls.build(rule.endpoint, {arg: ids[arg] for arg in rule.arguments}))
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+    ]
+
+
+def csrf_token(client: FlaskClient, url: str, **kwargs: Any) -> str:
     """The CSRF token of the form on `url`, as a browser would send it back."""
-    html = client.get(url).get_data(as_text=True)
+    html = client.get(url, **kwargs).get_data(as_text=True)
     match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
         r'name="csrf_token" value="([^"]+)"', html
     )
@@ -83,12 +100,15 @@ class AuthActions:
         data["csrf_token"] = csrf_token(self.client, "/auth/login")
         return self.client.post("/auth/login", data=data)
 
+    def csrf_token(self, form: str = "/") -> str:
+        """A valid CSRF token, taken from the page `form`."""
+        return csrf_token(self.client, form)
+
     def post(
         self, url: str, data: dict[str, Any] | None = None, *, form: str = "/"
     ) -> TestResponse:
         """POST `data` to `url` with a valid CSRF token taken from the page `form`."""
-        token = csrf_token(self.client, form)
-        return self.client.post(url, data={**(data or {}), "csrf_token": token})
+        return self.client.post(url, data={**(data or {}), "csrf_token": self.csrf_token(form)})
 
     def logout(self) -> TestResponse:
         return self.post("/auth/logout")

@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from kombu.exceptions import OperationalError
 
+from blog import exports
 from blog.extensions import db
 from blog.models import Export, ExportStatus, User, utcnow
 from tests.conftest import AuthActions
@@ -90,15 +91,20 @@ def test_an_expired_archive_is_gone(app: Flask, client: FlaskClient, alice: int)
     assert client.get(f"/account/exports/{export_id}/download").status_code == 404
 
 
-def test_anyone_else_gets_404(app: Flask, client: FlaskClient, auth: AuthActions) -> None:
+@pytest.mark.parametrize("file_name", ["../outside.zip", "{outside}", "../../../../etc/passwd"])
+def test_a_download_never_leaves_the_export_directory(
+    app: Flask, client: FlaskClient, alice: int, tmp_path: Path, file_name: str
+) -> None:
+    outside = tmp_path / "outside.zip"  # next to the export directory
+    outside.write_bytes(b"not an archive of alice's")
     with app.app_context():
-        owner_id = UserFactory(username="alice").id
-        UserFactory(username="mallory")
-    export_id = _ready_export(app, owner_id)
-    auth.login("mallory")
-    for suffix in ("", "/status", "/download"):
-        assert client.get(f"/account/exports/{export_id}{suffix}").status_code == 404
-    assert auth.post(f"/account/exports/{export_id}/retry", form="/account/").status_code == 404
+        export_id = ExportFactory(
+            user=db.session.get(User, alice),
+            status=ExportStatus.READY,
+            file_name=file_name.format(outside=outside),
+            expires_at=utcnow() + timedelta(hours=1),
+        ).id
+    assert client.get(f"/account/exports/{export_id}/download").status_code == 404
 
 
 def test_a_failed_export_shows_its_error_and_can_be_retried(
@@ -106,7 +112,13 @@ def test_a_failed_export_shows_its_error_and_can_be_retried(
 ) -> None:
     with app.app_context():
         user = db.session.get(User, alice)
-        export_id = ExportFactory(user=user, status=ExportStatus.FAILED, error="disk full").id
+        export_id = ExportFactory(
+            user=user,
+            status=ExportStatus.FAILED,
+            error="disk full",
+            started_at=utcnow(),
+            attempts=exports.MAX_ATTEMPTS + 1,
+        ).id
     page = f"/account/exports/{export_id}"
     assert "disk full" in client.get(page).get_data(as_text=True)
 
@@ -115,6 +127,9 @@ def test_a_failed_export_shows_its_error_and_can_be_retried(
     delay.assert_called_once_with(alice)
     body = client.get(f"{page}/status").get_json()
     assert (body["status"], body["error"]) == ("pending", None)
+    with app.app_context():
+        export = db.session.get_one(Export, export_id)
+        assert (export.started_at, export.attempts) == (None, 0)  # a new request, new attempts
 
 
 def test_a_broker_outage_fails_the_export_instead_of_the_request(

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -7,6 +10,7 @@ from blog.extensions import db
 from blog.models import User
 from tests.conftest import AuthActions, csrf_token
 from tests.factories import PASSWORD, UserFactory
+from tests.test_urls import ELSEWHERE
 
 
 def _register(client: FlaskClient, **overrides: str) -> str:
@@ -52,13 +56,45 @@ def test_login_and_logout(app: Flask, client: FlaskClient, auth: AuthActions) ->
     assert "Log in" in client.get("/").get_data(as_text=True)
 
 
-def test_login_redirects_only_to_this_site(app: Flask, client: FlaskClient) -> None:
+@pytest.mark.parametrize("target", ELSEWHERE)
+def test_login_never_redirects_to_another_site(
+    app: Flask, client: FlaskClient, target: str
+) -> None:
     with app.app_context():
         UserFactory(username="bob")
-    token = csrf_token(client, "/auth/login")
-    data = {"username": "bob", "password": PASSWORD, "csrf_token": token}
-    response = client.post("/auth/login?next=https://evil.example/", data=data)
+    data = {
+        "username": "bob",
+        "password": PASSWORD,
+        "csrf_token": csrf_token(client, "/auth/login"),
+    }
+    response = client.post(f"/auth/login?{urlencode({'next': target})}", data=data)
     assert response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("query", ["next=%2F%2Fevil.example", "next=/%5Cevil.example"])
+def test_an_encoded_next_is_checked_once_decoded(
+    app: Flask, client: FlaskClient, query: str
+) -> None:
+    with app.app_context():
+        UserFactory(username="bob")
+    data = {
+        "username": "bob",
+        "password": PASSWORD,
+        "csrf_token": csrf_token(client, "/auth/login"),
+    }
+    assert client.post(f"/auth/login?{query}", data=data).headers["Location"] == "/"
+
+
+def test_login_follows_a_next_page_on_this_site(app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        UserFactory(username="bob")
+    data = {
+        "username": "bob",
+        "password": PASSWORD,
+        "csrf_token": csrf_token(client, "/auth/login"),
+    }
+    response = client.post("/auth/login?next=/account/", data=data)
+    assert response.headers["Location"] == "/account/"
 
 
 def test_pages_that_need_a_login_redirect_to_it(client: FlaskClient) -> None:

@@ -18,10 +18,11 @@ from zipfile import ZipFile
 import pytest
 from flask import Flask, current_app, has_app_context
 
+from blog import exports
 from blog.archive import iter_posts, write_archive
 from blog.extensions import db
 from blog.models import Export, ExportStatus, User, utcnow
-from blog.tasks import delete_expired_exports, generate_user_archive
+from blog.tasks import generate_user_archive
 from shared.progress import ProgressReporter
 from tests.factories import ExportFactory, PostFactory, UserFactory
 
@@ -40,6 +41,19 @@ def _user_with_posts(app: Flask, count: int) -> tuple[int, int, list[str]]:
         export = ExportFactory(user=user)
         PostFactory(title="Someone else's post")
         return user.id, export.id, [post.title for post in posts]
+
+
+def _after_each_post(monkeypatch: pytest.MonkeyPatch, hook: Callable[[int], object]) -> None:
+    """Call `hook(n)` after the n-th post is written (and its progress reported)."""
+
+    def write_and_hook(*args: Any, on_post: Callable[[int], object], **kwargs: Any) -> int:
+        def on_post_then_hook(n: int) -> None:
+            on_post(n)
+            hook(n)
+
+        return write_archive(*args, on_post=on_post_then_hook, **kwargs)
+
+    monkeypatch.setattr("blog.tasks.write_archive", write_and_hook)
 
 
 def test_the_task_pushes_its_own_app_context(app: Flask) -> None:
@@ -91,17 +105,11 @@ def test_progress_is_saved_in_the_row_and_reaches_100_only_when_ready(
 ) -> None:
     user_id, export_id, _ = _user_with_posts(app, 4)
     seen: list[int] = []
-
-    def write_and_watch(*args: Any, on_post: Callable[[int], object], **kwargs: Any) -> int:
-        def watch(n: int) -> None:
-            on_post(n)
-            seen.append(db.session.get(Export, export_id).progress)  # type: ignore[union-attr]
-
-        return write_archive(*args, on_post=watch, **kwargs)
-
     # Unthrottled, so that every post is written to the row.
     monkeypatch.setattr("blog.tasks.ProgressReporter", partial(ProgressReporter, min_interval=0))
-    monkeypatch.setattr("blog.tasks.write_archive", write_and_watch)
+    _after_each_post(
+        monkeypatch, lambda _: seen.append(db.session.get_one(Export, export_id).progress)
+    )
     generate_user_archive(user_id)
 
     assert seen == [25, 50, 75, 99]
@@ -109,12 +117,18 @@ def test_progress_is_saved_in_the_row_and_reaches_100_only_when_ready(
         assert db.session.get(Export, export_id).progress == 100  # type: ignore[union-attr]
 
 
-def test_a_failed_export_records_its_error(
+def test_a_failed_export_records_its_error_and_deletes_its_partial_file(
     app: Flask, send_email: MagicMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user_id, export_id, _ = _user_with_posts(app, 2)
-    monkeypatch.setattr("blog.tasks.write_archive", MagicMock(side_effect=OSError("disk full")))
+    export_dir = Path(app.config["EXPORT_DIR"])
+    on_disk_when_it_failed: list[str] = []
 
+    def disk_full(_: int) -> None:
+        on_disk_when_it_failed.extend(path.name for path in export_dir.iterdir())
+        raise OSError("disk full")
+
+    _after_each_post(monkeypatch, disk_full)
     with pytest.raises(OSError, match="disk full"):
         generate_user_archive(user_id)
 
@@ -122,6 +136,102 @@ def test_a_failed_export_records_its_error(
         export = db.session.get(Export, export_id)
         assert export is not None
         assert (export.status, export.error) == (ExportStatus.FAILED, "disk full")
+    [partial_file] = on_disk_when_it_failed
+    assert partial_file.startswith(f".export-{export_id}-")
+    assert partial_file.endswith(".zip.part")
+    assert list(export_dir.iterdir()) == []
+    send_email.assert_not_called()
+
+
+def test_a_run_records_its_start_and_counts_as_an_attempt(
+    app: Flask, send_email: MagicMock
+) -> None:
+    user_id, export_id, _ = _user_with_posts(app, 1)
+    before = utcnow()
+    generate_user_archive(user_id)
+    with app.app_context():
+        export = db.session.get_one(Export, export_id)
+        assert export.started_at is not None
+        assert before <= export.started_at <= utcnow()
+        assert export.attempts == 1
+
+
+def test_redeliveries_run_until_the_limit(app: Flask, send_email: MagicMock) -> None:
+    with app.app_context():
+        user = UserFactory(username="alice")
+        export_id = ExportFactory(
+            user=user, status=ExportStatus.RUNNING, attempts=exports.MAX_ATTEMPTS - 1
+        ).id
+        user_id = user.id
+    generate_user_archive(user_id)  # the last delivery allowed
+    with app.app_context():
+        export = db.session.get_one(Export, export_id)
+        assert (export.status, export.attempts) == (ExportStatus.READY, exports.MAX_ATTEMPTS)
+
+
+def test_a_delivery_past_the_limit_fails_the_export_without_running(
+    app: Flask, send_email: MagicMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with app.app_context():
+        user = UserFactory(username="alice")
+        # Three deliveries started it and none finished: a message that kills its worker.
+        export_id = ExportFactory(
+            user=user, status=ExportStatus.RUNNING, attempts=exports.MAX_ATTEMPTS
+        ).id
+        user_id = user.id
+    write = MagicMock()
+    monkeypatch.setattr("blog.tasks.write_archive", write)
+
+    generate_user_archive(user_id)
+
+    write.assert_not_called()
+    with app.app_context():
+        export = db.session.get_one(Export, export_id)
+        assert (export.status, export.error) == (
+            ExportStatus.FAILED,
+            "The export was tried 3 times and never finished.",
+        )
+        assert export.expires_at is not None
+    send_email.assert_not_called()
+
+
+def test_a_run_the_reaper_failed_meanwhile_changes_nothing(
+    app: Flask, send_email: MagicMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id, export_id, _ = _user_with_posts(app, 3)
+    # The run hangs past its deadline after the first post, and the reaper fails it.
+    app.config["EXPORT_RUN_DEADLINE"] = timedelta(0)
+    _after_each_post(monkeypatch, lambda n: n == 1 and exports.fail_stuck(utcnow()))
+
+    generate_user_archive(user_id)
+
+    with app.app_context():
+        export = db.session.get_one(Export, export_id)
+        assert (export.status, export.error, export.file_name) == (
+            ExportStatus.FAILED,
+            "The export stopped before it finished.",
+            None,
+        )
+    assert list(Path(app.config["EXPORT_DIR"]).iterdir()) == []  # its archive is not left behind
+    send_email.assert_not_called()
+
+
+def test_a_run_a_newer_one_took_over_changes_nothing(
+    app: Flask, send_email: MagicMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id, export_id, _ = _user_with_posts(app, 3)
+    newer: list[exports.Run | None] = []
+    # After the first post, a second delivery of the message starts a newer run.
+    _after_each_post(monkeypatch, lambda n: n == 1 and newer.append(exports.claim(user_id)))
+
+    generate_user_archive(user_id)
+
+    with app.app_context():
+        export = db.session.get_one(Export, export_id)
+        # Still the newer run's: not finished, no progress, no file from the older run.
+        assert (export.status, export.progress, export.file_name) == (ExportStatus.RUNNING, 0, None)
+        assert newer[0] is not None
+        assert (export.started_at, export.attempts) == (newer[0].started_at, 2)
     assert list(Path(app.config["EXPORT_DIR"]).iterdir()) == []
     send_email.assert_not_called()
 
@@ -139,29 +249,3 @@ def test_posts_are_read_in_batches(app: Flask) -> None:
     user_id, _, titles = _user_with_posts(app, 5)
     with app.app_context():
         assert [post.title for post in iter_posts(user_id, batch_size=2)] == titles
-
-
-def test_expired_exports_are_deleted_with_their_files(app: Flask) -> None:
-    export_dir = Path(app.config["EXPORT_DIR"])
-    (export_dir / "old.zip").write_bytes(b"zip")
-    (export_dir / "new.zip").write_bytes(b"zip")
-    now = utcnow()
-    with app.app_context():
-        old = ExportFactory(status=ExportStatus.READY, file_name="old.zip", expires_at=now)
-        new = ExportFactory(
-            status=ExportStatus.READY, file_name="new.zip", expires_at=now + timedelta(hours=1)
-        )
-        stale = ExportFactory(status=ExportStatus.RUNNING, created_at=now - timedelta(hours=1))
-        old_id, new_id, stale_id = old.id, new.id, stale.id
-
-    assert delete_expired_exports() == 1
-
-    assert [path.name for path in export_dir.iterdir()] == ["new.zip"]
-    with app.app_context():
-        assert db.session.get(Export, old_id) is None
-        assert db.session.get(Export, new_id) is not None
-        stale = db.session.get(Export, stale_id)
-        assert (stale.status, stale.error) == (
-            ExportStatus.FAILED,
-            "The export did not finish in time.",
-        )
