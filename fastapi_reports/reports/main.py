@@ -34,7 +34,7 @@ def create_app() -> FastAPI:
         same_site="lax",
         https_only=settings.reports_env == "production",
     )
-    app.add_middleware(SameOriginMiddleware)
+    app.add_middleware(SameOriginMiddleware, trusted_origins=[settings.reports_url])
     app.add_middleware(RequestIdASGIMiddleware)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (health, auth, pages, reports_api):
