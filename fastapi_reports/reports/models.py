@@ -55,6 +55,11 @@ def _values(enum_class: type[enum.Enum]) -> list[str]:
     return [member.value for member in enum_class]
 
 
+#: The largest id a row can have: SQLite's INTEGER is a signed 64-bit number. A larger
+#: number names no report, and the database driver would refuse to even bind it.
+MAX_ID = 2**63 - 1
+
+
 class Report(Base):
     """A request for a report and, as the task builds it, its progress and result."""
 

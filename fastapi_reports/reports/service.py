@@ -8,7 +8,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from reports.models import Report, ReportStatus, User
+from reports.models import MAX_ID, Report, ReportStatus, User
 from reports.schemas import ReportRequest
 from reports.tasks import UNFINISHED, build_report
 
@@ -21,6 +21,8 @@ class QueueUnavailableError(Exception):
 
 def find_own_report(session: Session, *, owner: User, report_id: int) -> Report | None:
     """Report `report_id` if `owner` owns it: nobody can tell another's report from none."""
+    if not 0 < report_id <= MAX_ID:  # /api/reports/99999999999999999999 names no report
+        return None
     query = select(Report).where(Report.id == report_id, Report.owner_id == owner.id)
     return session.scalar(query)
 

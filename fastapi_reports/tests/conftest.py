@@ -30,6 +30,7 @@ os.environ.update(
 
 from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
+from fastapi.routing import iter_route_contexts  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import delete  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
@@ -98,6 +99,23 @@ def session() -> Iterator[Session]:
 def client() -> Iterator[TestClient]:
     with TestClient(create_app()) as client:
         yield client
+
+
+@pytest.fixture
+def report_routes(client: TestClient) -> list[tuple[str, str]]:
+    """(method, path) of every route that names a report by id, API and pages alike.
+
+    Read from the app itself, so a route added later is covered by every test
+    that uses this fixture without anyone editing the test.
+    """
+    routes = [
+        (method, route.path)
+        for route in iter_route_contexts(client.app.routes)  # type: ignore[attr-defined]
+        if "{report_id}" in (route.path or "")
+        for method in sorted((route.methods or set()) - {"HEAD"})
+    ]
+    assert len(routes) >= 6, routes  # read, events, download, cancel; the page and its cancel
+    return routes
 
 
 class Users:

@@ -108,6 +108,13 @@ def request_report_form(
     return RedirectResponse(f"/reports/{report.id}", status_code=status.HTTP_303_SEE_OTHER)
 
 
+def _not_found(request: Request, user: User) -> Response:
+    # Someone else's report and one that does not exist look the same.
+    return templates.TemplateResponse(
+        request, "not_found.html", {"user": user}, status_code=status.HTTP_404_NOT_FOUND
+    )
+
+
 @router.get("/reports/{report_id}")
 def report_page(
     request: Request, report_id: int, session: SessionDep, user: OptionalUserDep
@@ -116,19 +123,19 @@ def report_page(
         return _to_login()
     report = find_own_report(session, owner=user, report_id=report_id)
     if report is None:
-        return templates.TemplateResponse(
-            request, "not_found.html", {"user": user}, status_code=status.HTTP_404_NOT_FOUND
-        )
+        return _not_found(request, user)
     return templates.TemplateResponse(request, "report.html", {"user": user, "report": report})
 
 
 @router.post("/reports/{report_id}/cancel")
 def cancel_report_form(
-    report_id: int, session: SessionDep, user: OptionalUserDep, audit: AuditDep
+    request: Request, report_id: int, session: SessionDep, user: OptionalUserDep, audit: AuditDep
 ) -> Response:
     if user is None:
         return _to_login()
     report = find_own_report(session, owner=user, report_id=report_id)
-    if report is not None and cancel_report(session, report):
+    if report is None:
+        return _not_found(request, user)
+    if cancel_report(session, report):
         audit("report.cancelled", user_id=user.id, report_id=report.id)
     return RedirectResponse(f"/reports/{report_id}", status_code=status.HTTP_303_SEE_OTHER)
