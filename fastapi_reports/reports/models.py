@@ -76,7 +76,15 @@ class Report(Base):
         Enum(ReportStatus, native_enum=False, length=20, values_callable=_values),
         default=ReportStatus.PENDING,
     )
+    # The id of the message that may build the report, set when it is queued (or
+    # queued again): a run whose message is not this one changes nothing (reports/runs.py).
     task_id: Mapped[str | None] = mapped_column(String(50))
+    # When the report was last queued, and when a run last started: the reaper
+    # measures staleness from these (reports/reaper.py).
+    queued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=func.now())
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Runs started since it was queued; one that kills its worker each time stops at a limit.
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     progress_current: Mapped[int] = mapped_column(default=0)
     progress_total: Mapped[int] = mapped_column(default=0)
     message: Mapped[str] = mapped_column(String(500), default="")
