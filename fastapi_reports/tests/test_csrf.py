@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 
 import pytest
+from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from reports.config import settings
+from reports.csrf import UNSAFE
 from reports.main import create_app
-from reports.models import User
+from reports.models import Report, User
+
+MakeReport = Callable[..., Report]
 
 ELSEWHERE = "https://attacker.example"
 
@@ -66,3 +71,36 @@ def test_an_origin_that_is_no_url_is_refused_not_a_crash(
     client: TestClient, alice: User, claimed: str
 ) -> None:
     assert client.post("/logout", headers={"origin": claimed}).status_code == 403
+
+
+@pytest.fixture
+def state_changing_routes(client: TestClient) -> list[tuple[str, str]]:
+    """(method, path) of every route that changes state, read from the app itself.
+
+    A route added later is in this list without anyone editing the test.
+    """
+    routes = [
+        (method, route.path)
+        for route in iter_route_contexts(client.app.routes)  # type: ignore[attr-defined]
+        for method in sorted((route.methods or set()) & UNSAFE)
+    ]
+    assert {("POST", "/logout"), ("POST", "/api/reports")} <= set(routes)
+    return routes
+
+
+def test_every_state_changing_route_refuses_another_site(
+    client: TestClient,
+    alice: User,
+    make_report: MakeReport,
+    state_changing_routes: list[tuple[str, str]],
+) -> None:
+    # A failed report: retry would queue it, cancel would 409, anything else 404.
+    report = make_report(alice, status="failed")
+    for method, path in state_changing_routes:
+        url = re.sub(r"{[^}]+}", str(report.id), path)
+        for header in ("origin", "referer"):
+            headers = {header: f"{ELSEWHERE}/page"}
+            response = client.request(method, url, headers=headers, follow_redirects=False)
+            assert response.status_code == 403, f"{method} {url} from {header}: {response}"
+    assert client.get(f"/api/reports/{report.id}").json()["status"] == "failed"
+    assert client.get("/reports", follow_redirects=False).status_code == 200  # still signed in
