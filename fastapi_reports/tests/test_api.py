@@ -76,10 +76,12 @@ def test_validation_errors_say_what_to_fix(
         {
             "loc": ["body", "format"],
             "msg": "a sales_summary report can be built as csv, xlsx, not png",
+            "type": "value_error",
         },
         {
             "loc": ["body", "date_to"],
             "msg": f"the end date must be on or after the start date ({TODAY})",
+            "type": "value_error",
         },
     ]
     task.apply_async.assert_not_called()

@@ -7,6 +7,7 @@ finish: see reports/reaper.py for why on read.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -19,7 +20,7 @@ from reports.db import SessionLocal
 from reports.files import stored_file
 from reports.models import Report, ReportStatus
 from reports.reaper import fail_stale_reports
-from reports.schemas import ReportOut, ReportRequest
+from reports.schemas import MAX_BODY_BYTES, Message, ReportOut, ReportRequest
 from reports.service import (
     QueueUnavailableError,
     cancel_report,
@@ -28,7 +29,35 @@ from reports.service import (
     retry_report,
 )
 
-router = APIRouter(prefix="/api/reports", tags=["reports"])
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _error(description: str) -> dict[str, Any]:
+    # The schema inline, not `model=`: FastAPI would document an error of the
+    # event stream as text/event-stream, and errors are always JSON.
+    json_body = {"schema": Message.model_json_schema()}
+    return {"description": description, "content": {"application/json": json_body}}
+
+
+# Every answer an operation can give is documented, so that clients (and
+# tests/test_api_schema.py) can rely on the schema.
+NOT_SIGNED_IN: Responses = {401: _error("Not signed in")}
+NO_SUCH_REPORT: Responses = {404: _error("No such report of yours")}
+NOT_NOW: Responses = {409: _error("Not in a state that allows this")}
+QUEUE_DOWN: Responses = {503: _error("The broker is unreachable: nothing was queued")}
+BAD_BODY: Responses = {
+    400: _error("The body could not be read (JSON must be UTF-8)"),
+    # Plain text when Content-Length says so up front, JSON when a stream runs over.
+    413: {
+        "description": f"The body is larger than {MAX_BODY_BYTES:,} bytes",
+        "content": {**_error("")["content"], "text/plain": {}},
+    },
+}
+CROSS_SITE: Responses = {
+    403: {"description": "Sent from another site (the Origin check)", "content": {"text/plain": {}}}
+}
+
+router = APIRouter(prefix="/api/reports", tags=["reports"], responses=NOT_SIGNED_IN)
 
 #: How often the event stream looks at the report's row.
 POLL_SECONDS = 0.5
@@ -45,7 +74,7 @@ def _queue_unavailable() -> HTTPException:
     )
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED)
+@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=BAD_BODY | CROSS_SITE | QUEUE_DOWN)
 def create_report(
     params: ReportRequest,
     user: CurrentUserDep,
@@ -70,7 +99,7 @@ def list_reports(user: CurrentUserDep, session: SessionDep) -> list[ReportOut]:
     return [ReportOut.model_validate(report) for report in list_own_reports(session, owner=user)]
 
 
-@router.get("/{report_id}")
+@router.get("/{report_id}", responses=NO_SUCH_REPORT)
 def read_report(report: OwnReportDep) -> ReportOut:
     """Status and progress; poll it where Server-Sent Events are not available."""
     return ReportOut.model_validate(report)
@@ -83,7 +112,7 @@ def _snapshot(report_id: int) -> ReportOut:
         return ReportOut.model_validate(session.get_one(Report, report_id))
 
 
-@router.get("/{report_id}/events", response_class=EventSourceResponse)
+@router.get("/{report_id}/events", response_class=EventSourceResponse, responses=NO_SUCH_REPORT)
 async def report_events(report: OwnReportDep) -> AsyncIterator[ServerSentEvent]:
     """A `progress` event whenever the report changes; the stream ends when it finishes."""
     report_id, last = report.id, None
@@ -97,7 +126,9 @@ async def report_events(report: OwnReportDep) -> AsyncIterator[ServerSentEvent]:
         await anyio.sleep(POLL_SECONDS)
 
 
-@router.get("/{report_id}/download", response_class=FileResponse)
+@router.get(
+    "/{report_id}/download", response_class=FileResponse, responses=NO_SUCH_REPORT | NOT_NOW
+)
 def download_report(report: OwnReportDep, user: CurrentUserDep, audit: AuditDep) -> FileResponse:
     """The finished file; 409 while the report is not done."""
     if report.status != ReportStatus.DONE or report.file_name is None:
@@ -110,7 +141,11 @@ def download_report(report: OwnReportDep, user: CurrentUserDep, audit: AuditDep)
     return FileResponse(path, media_type=MEDIA_TYPES[report.format], filename=name)
 
 
-@router.post("/{report_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{report_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=CROSS_SITE | NO_SUCH_REPORT | NOT_NOW,
+)
 def cancel(
     report: OwnReportDep, user: CurrentUserDep, session: SessionDep, audit: AuditDep
 ) -> ReportOut:
@@ -121,7 +156,11 @@ def cancel(
     return ReportOut.model_validate(report)
 
 
-@router.post("/{report_id}/retry", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{report_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=CROSS_SITE | NO_SUCH_REPORT | NOT_NOW | QUEUE_DOWN,
+)
 def retry(
     report: OwnReportDep, user: CurrentUserDep, session: SessionDep, audit: AuditDep
 ) -> ReportOut:
