@@ -7,7 +7,6 @@ finish: see reports/reaper.py for why on read.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import anyio
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -16,11 +15,19 @@ from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from reports.api.deps import AuditDep, CurrentUserDep, OwnReportDep, SessionDep
+from reports.api.responses import (
+    BAD_BODY,
+    CROSS_SITE,
+    NO_SUCH_REPORT,
+    NOT_NOW,
+    NOT_SIGNED_IN,
+    QUEUE_DOWN,
+)
 from reports.db import SessionLocal
 from reports.files import stored_file
 from reports.models import Report, ReportStatus
 from reports.reaper import fail_stale_reports
-from reports.schemas import MAX_BODY_BYTES, Message, ReportOut, ReportRequest
+from reports.schemas import ReportOut, ReportRequest
 from reports.service import (
     QueueUnavailableError,
     cancel_report,
@@ -28,34 +35,6 @@ from reports.service import (
     request_report,
     retry_report,
 )
-
-Responses = dict[int | str, dict[str, Any]]
-
-
-def _error(description: str) -> dict[str, Any]:
-    # The schema inline, not `model=`: FastAPI would document an error of the
-    # event stream as text/event-stream, and errors are always JSON.
-    json_body = {"schema": Message.model_json_schema()}
-    return {"description": description, "content": {"application/json": json_body}}
-
-
-# Every answer an operation can give is documented, so that clients (and
-# tests/test_api_schema.py) can rely on the schema.
-NOT_SIGNED_IN: Responses = {401: _error("Not signed in")}
-NO_SUCH_REPORT: Responses = {404: _error("No such report of yours")}
-NOT_NOW: Responses = {409: _error("Not in a state that allows this")}
-QUEUE_DOWN: Responses = {503: _error("The broker is unreachable: nothing was queued")}
-BAD_BODY: Responses = {
-    400: _error("The body could not be read (JSON must be UTF-8)"),
-    # Plain text when Content-Length says so up front, JSON when a stream runs over.
-    413: {
-        "description": f"The body is larger than {MAX_BODY_BYTES:,} bytes",
-        "content": {**_error("")["content"], "text/plain": {}},
-    },
-}
-CROSS_SITE: Responses = {
-    403: {"description": "Sent from another site (the Origin check)", "content": {"text/plain": {}}}
-}
 
 router = APIRouter(prefix="/api/reports", tags=["reports"], responses=NOT_SIGNED_IN)
 
