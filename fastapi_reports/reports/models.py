@@ -55,9 +55,10 @@ def _values(enum_class: type[enum.Enum]) -> list[str]:
     return [member.value for member in enum_class]
 
 
-#: The largest id a row can have: SQLite's INTEGER is a signed 64-bit number. A larger
-#: number names no report, and the database driver would refuse to even bind it.
-MAX_ID = 2**63 - 1
+#: The largest id a row can have: the ids are INTEGER columns, 32-bit signed in
+#: PostgreSQL (SQLite would take 64 bits). A larger number names no report, and the
+#: database would refuse it as a parameter instead of answering "no such row".
+MAX_ID = 2**31 - 1
 
 
 class Report(Base):

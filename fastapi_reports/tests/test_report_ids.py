@@ -7,8 +7,9 @@ from fastapi.testclient import TestClient
 
 from reports.models import User
 
-#: Past a signed 64-bit integer (what SQLite stores), then far past it: 30 digits.
-BEYOND_ANY_ROW = [2**63, 2**64, 10**29, 0, -1]
+#: Past a signed 32-bit integer (PostgreSQL's INTEGER), a 64-bit one (SQLite's), then
+#: far past both: 30 digits.
+BEYOND_ANY_ROW = [2**31, 2**63, 2**64, 10**29, 0, -1]
 
 
 @pytest.mark.parametrize("report_id", BEYOND_ANY_ROW)
