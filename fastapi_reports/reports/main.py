@@ -16,7 +16,7 @@ from reports.api.routes import auth, health, pages
 from reports.api.routes import reports as reports_api
 from reports.config import settings
 from reports.csrf import SameOriginMiddleware
-from reports.schemas import readable
+from reports.schemas import MAX_BODY_BYTES, readable
 from shared.request_id import RequestIdASGIMiddleware, configure_logging
 
 
@@ -26,6 +26,8 @@ def create_app() -> FastAPI:
         title="Reports",
         summary="Sales reports built by Celery, with live progress and download.",
         version="0.1.0",
+        # Refused with 413 before it is read into memory: see MAX_BODY_BYTES.
+        max_body_size=MAX_BODY_BYTES,
     )
     app.add_middleware(
         SessionMiddleware,
@@ -34,7 +36,7 @@ def create_app() -> FastAPI:
         same_site="lax",
         https_only=settings.reports_env == "production",
     )
-    app.add_middleware(SameOriginMiddleware)
+    app.add_middleware(SameOriginMiddleware, trusted_origins=[settings.reports_url])
     app.add_middleware(RequestIdASGIMiddleware)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (health, auth, pages, reports_api):

@@ -55,6 +55,12 @@ def _values(enum_class: type[enum.Enum]) -> list[str]:
     return [member.value for member in enum_class]
 
 
+#: The largest id a row can have: the ids are INTEGER columns, 32-bit signed in
+#: PostgreSQL (SQLite would take 64 bits). A larger number names no report, and the
+#: database would refuse it as a parameter instead of answering "no such row".
+MAX_ID = 2**31 - 1
+
+
 class Report(Base):
     """A request for a report and, as the task builds it, its progress and result."""
 
@@ -71,7 +77,15 @@ class Report(Base):
         Enum(ReportStatus, native_enum=False, length=20, values_callable=_values),
         default=ReportStatus.PENDING,
     )
+    # The id of the message that may build the report, set when it is queued (or
+    # queued again): a run whose message is not this one changes nothing (reports/runs.py).
     task_id: Mapped[str | None] = mapped_column(String(50))
+    # When the report was last queued, and when a run last started: the reaper
+    # measures staleness from these (reports/reaper.py).
+    queued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=func.now())
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Runs started since it was queued; one that kills its worker each time stops at a limit.
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     progress_current: Mapped[int] = mapped_column(default=0)
     progress_total: Mapped[int] = mapped_column(default=0)
     message: Mapped[str] = mapped_column(String(500), default="")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from reports.models import ReportStatus
 
+#: The largest request body the app reads. Every form and JSON body it takes is a
+#: few hundred bytes; a larger one is refused (413) before it fills the memory.
+MAX_BODY_BYTES = 64 * 1024
 #: The earliest day a report may start on, and the longest span it may cover.
 EARLIEST_DATE = dt.date(2000, 1, 1)
 MAX_SPAN_DAYS = 3 * 366
@@ -89,11 +92,28 @@ class ReportRequest(BaseModel):
 
 
 def readable(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    """Pydantic errors with the "Value error, " prefix dropped: the message is for a person."""
+    """Pydantic errors in the shape FastAPI documents for a 422 (`loc`, `msg`, `type`).
+
+    The "Value error, " prefix is dropped: the message is for a person. The input
+    is left out: it may be large, and it is what the client sent anyway.
+    """
     return [
-        {"loc": list(error["loc"]), "msg": str(error["msg"]).removeprefix("Value error, ")}
+        {
+            "loc": list(error["loc"]),
+            "msg": str(error["msg"]).removeprefix("Value error, "),
+            "type": error["type"],
+        }
         for error in errors
     ]
+
+
+def _in_utc(value: dt.datetime) -> dt.datetime:
+    # SQLite keeps no time zone, and every time this app stores is UTC: say so,
+    # or the JSON would carry a local-looking time that is no RFC 3339 date-time.
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+UtcDatetime = Annotated[dt.datetime, AfterValidator(_in_utc)]
 
 
 class ReportOut(BaseModel):
@@ -112,5 +132,25 @@ class ReportOut(BaseModel):
     message: str
     row_count: int | None
     source_rows: int | None
-    created_at: dt.datetime
-    finished_at: dt.datetime | None
+    created_at: UtcDatetime
+    finished_at: UtcDatetime | None
+
+
+class Message(BaseModel):
+    """The body of an error the API raises on purpose (401, 404, 409, 503)."""
+
+    detail: str
+
+
+class CheckOut(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+
+
+class HealthOut(BaseModel):
+    """The body of the health endpoints: 200 when every check passed, else 503."""
+
+    status: Literal["ok", "fail"]
+    checks: list[CheckOut]

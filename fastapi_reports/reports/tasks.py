@@ -8,34 +8,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import httpx
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import func, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from reports.config import settings
 from reports.db import SessionLocal
+from reports.files import remove_report_files, report_file_name
 from reports.models import Report, ReportStatus
 from reports.notify import post_notices
+from reports.runs import Run, RunSupersededError
 from reports.sales import Summary, count_sales, iter_sale_chunks
 from reports.schemas import Period, ReportFormat
 from reports.writers import write_report
 from shared.celery_app import IDEMPOTENT
-from shared.progress import Progress, ProgressReporter
+from shared.progress import ProgressReporter
 
 logger = logging.getLogger(__name__)
 
 #: Transient database errors (connection lost, database locked) are retried this often.
 MAX_RETRIES = 3
-UNFINISHED = (ReportStatus.PENDING, ReportStatus.RUNNING)
-
-
-class ReportCancelledError(Exception):
-    """The report's row left the running state while the task was building it."""
+#: A message delivered this often without its run ever finishing is poison (it
+#: kills its worker: out of memory, a crash): the next delivery fails the report
+#: instead of dying too. acks_late with reject_on_worker_lost would otherwise
+#: hand it to a worker forever.
+MAX_DELIVERIES = 3
 
 
 @shared_task(bind=True, name="reports.ping", ignore_result=False)
@@ -49,41 +48,46 @@ def build_report(self: Task, report_id: int) -> str:
     """Build report `report_id`, keeping its row up to date; returns the final status.
 
     Idempotent, hence acks_late: a retried or redelivered run rebuilds the same
-    file over the old one, and a report already finished is left alone.
+    file, and a report already finished is left alone. Every change to the row
+    is conditional on the row still being this message's (reports/runs.py).
     """
+    run = Run(report_id, self.request.id)
     try:
-        return _build(self, report_id)
-    except ReportCancelledError:
-        logger.info("report %s was cancelled while building", report_id)
-        return ReportStatus.CANCELLED
+        return _build(self, run)
+    except RunSupersededError:
+        logger.info("report %s moved on while this run was building it", report_id)
+        return _status_now(report_id)
     except SoftTimeLimitExceeded:
-        _finish(report_id, ReportStatus.FAILED, message="Took too long: try a shorter range.")
+        run.finish(ReportStatus.FAILED, message="Took too long: try a shorter range.")
         return ReportStatus.FAILED
     except OperationalError as exc:
         if self.request.retries < MAX_RETRIES:
             logger.warning("database error building report %s, retrying: %s", report_id, exc)
             raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
-        _finish(report_id, ReportStatus.FAILED, message="The database was unavailable: try again.")
+        run.finish(ReportStatus.FAILED, message="The database was unavailable: try again.")
         raise
     except Exception:
-        _finish(report_id, ReportStatus.FAILED, message="The report could not be built.")
+        run.finish(ReportStatus.FAILED, message="The report could not be built.")
         raise
 
 
-def _build(task: Task, report_id: int) -> str:
+def _build(task: Task, run: Run) -> str:
     # The task's own session, opened here and closed before the file is written.
     with SessionLocal() as session:
-        report = session.get(Report, report_id)
-        if report is None:
-            return "missing"
-        if report.status.finished:  # cancelled before it started, or built by an earlier run
-            return report.status
-        report.status, report.task_id = ReportStatus.RUNNING, task.request.id
-        session.commit()
+        attempts = run.start(session)
+        if attempts is None:  # finished, cancelled, failed, queued again, or missing
+            return _status_now(run.report_id)
+        remove_report_files(run.report_id)  # what a run killed mid-write left behind
+        # Our own retries start the message again too; only the other starts are deliveries.
+        if attempts - task.request.retries > MAX_DELIVERIES:
+            message = f"Stopped: {MAX_DELIVERIES} runs never finished (each lost its worker)."
+            run.finish(ReportStatus.FAILED, message=message)
+            return ReportStatus.FAILED
+        report = session.get_one(Report, run.report_id)
 
         total = count_sales(session, report.date_from, report.date_to)
         reporter = ProgressReporter(
-            task, total, on_update=lambda progress: _store_progress(session, report_id, progress)
+            task, total, on_update=lambda progress: run.store_progress(session, progress)
         )
         reporter.update(0, "Reading sales")
         summary = Summary(Period(report.period))
@@ -94,10 +98,9 @@ def _build(task: Task, report_id: int) -> str:
             summary.add(chunk)
             reporter.update(summary.source_rows, f"Read {summary.source_rows:,} of {total:,} sales")
 
-    path = settings.files_dir / f"report-{report_id}.{report.format}"
+    path = settings.files_dir / report_file_name(run.report_id, run.task_id, report.format)
     write_report(path, summary, ReportFormat(report.format))
-    done = _finish(
-        report_id,
+    done = run.finish(
         ReportStatus.DONE,
         message=f"{len(summary.groups):,} rows from {summary.source_rows:,} sales",
         file_name=path.name,
@@ -106,41 +109,18 @@ def _build(task: Task, report_id: int) -> str:
         progress_current=total,
         progress_total=total,
     )
-    if not done:  # cancelled while the file was being written
+    if not done:  # cancelled or failed while the file was being written; the name is ours only
         path.unlink(missing_ok=True)
-        raise ReportCancelledError
+        raise RunSupersededError
     if settings.reports_webhook_urls:
-        notify_report_ready.delay(report_id)
+        notify_report_ready.delay(run.report_id)
     return ReportStatus.DONE
 
 
-def _store_progress(session: Session, report_id: int, progress: Progress) -> None:
-    """Mirror progress into the row; the same conditional update notices a cancel."""
-    still_running = session.scalar(
-        update(Report)
-        .where(Report.id == report_id, Report.status == ReportStatus.RUNNING)
-        .values(
-            progress_current=progress["current"],
-            progress_total=progress["total"],
-            message=progress["message"],
-        )
-        .returning(Report.id)
-    )
-    session.commit()
-    if still_running is None:
-        raise ReportCancelledError
-
-
-def _finish(report_id: int, status: ReportStatus, **values: Any) -> bool:
-    """Move an unfinished report to `status`, in a session of its own; False if it had moved on."""
-    with SessionLocal.begin() as session:
-        moved = session.scalar(
-            update(Report)
-            .where(Report.id == report_id, Report.status.in_(UNFINISHED))
-            .values(status=status, finished_at=func.now(), **values)
-            .returning(Report.id)
-        )
-    return moved is not None
+def _status_now(report_id: int) -> str:
+    with SessionLocal() as session:
+        report = session.get(Report, report_id)
+        return report.status if report is not None else "missing"
 
 
 @shared_task(

@@ -7,11 +7,14 @@ settings once, at import, exactly as in production.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,8 +33,9 @@ os.environ.update(
 
 from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
+from fastapi.routing import iter_route_contexts  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import delete  # noqa: E402
+from sqlalchemy import delete, update  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from reports.celery_app import celery_app  # noqa: E402
@@ -98,6 +102,61 @@ def session() -> Iterator[Session]:
 def client() -> Iterator[TestClient]:
     with TestClient(create_app()) as client:
         yield client
+
+
+#: How long a test waits for an event stream to end by itself.
+STREAM_TIMEOUT = 10
+
+
+@pytest.fixture
+def events_of(client: TestClient) -> Callable[[int], list[dict[str, Any]]]:
+    """Reads a report's whole event stream, and fails the test if the server never ends it.
+
+    A stream that is still open after STREAM_TIMEOUT seconds is ended by
+    cancelling the report, so that a broken promise fails instead of hanging.
+    """
+
+    def read(report_id: int) -> list[dict[str, Any]]:
+        lines: list[str] = []
+
+        def follow() -> None:
+            with client.stream("GET", f"/api/reports/{report_id}/events") as response:
+                assert response.headers["content-type"].startswith("text/event-stream")
+                lines.extend(response.iter_lines())
+
+        reader = threading.Thread(target=follow)
+        reader.start()
+        reader.join(STREAM_TIMEOUT)
+        if reader.is_alive():
+            with SessionLocal.begin() as session:
+                session.execute(
+                    update(Report).where(Report.id == report_id).values(status="cancelled")
+                )
+            reader.join()
+            pytest.fail(f"the event stream of report {report_id} never ended")
+        data = [line.removeprefix("data: ") for line in lines if line.startswith("data:")]
+        events = [line for line in lines if line.startswith("event:")]
+        assert events == ["event: progress"] * len(data)
+        return [json.loads(line) for line in data]
+
+    return read
+
+
+@pytest.fixture
+def report_routes(client: TestClient) -> list[tuple[str, str]]:
+    """(method, path) of every route that names a report by id, API and pages alike.
+
+    Read from the app itself, so a route added later is covered by every test
+    that uses this fixture without anyone editing the test.
+    """
+    routes = [
+        (method, route.path)
+        for route in iter_route_contexts(client.app.routes)  # type: ignore[attr-defined]
+        if "{report_id}" in (route.path or "")
+        for method in sorted((route.methods or set()) - {"HEAD"})
+    ]
+    assert len(routes) >= 6, routes  # read, events, download, cancel; the page and its cancel
+    return routes
 
 
 class Users:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from unittest.mock import MagicMock
 
@@ -17,11 +18,13 @@ from sqlalchemy.orm import Session
 
 from reports import service
 from reports.api.routes import reports as reports_api
+from reports.config import settings
 from reports.db import SessionLocal, engine
 from reports.models import AuditEvent, Report, ReportStatus, User
 from reports.tasks import build_report
 
 MakeReport = Callable[..., Report]
+ReadEvents = Callable[[int], list[dict[str, Any]]]
 TODAY = dt.datetime.now(dt.UTC).date()
 REQUEST = {
     "report_type": "sales_summary",
@@ -46,9 +49,11 @@ def test_create_queues_the_report_id_and_answers_202(
     body = response.json()
     assert response.headers["location"] == f"http://testserver/api/reports/{body['id']}"
     assert (body["status"], body["percent"], body["period"]) == ("pending", 0, "month")
-    # Only the id crosses the broker, and only after the row was committed.
-    task.delay.assert_called_once_with(body["id"])
-    assert session.get_one(Report, body["id"]).owner_id == alice.id
+    # Only the id crosses the broker, and only after the row was committed, with the
+    # message's id: the runs of this message, and no other, may build the report.
+    report = session.get_one(Report, body["id"])
+    task.apply_async.assert_called_once_with((report.id,), task_id=report.task_id)
+    assert report.owner_id == alice.id
 
 
 def test_the_request_is_audited_after_the_response(
@@ -71,25 +76,27 @@ def test_validation_errors_say_what_to_fix(
         {
             "loc": ["body", "format"],
             "msg": "a sales_summary report can be built as csv, xlsx, not png",
+            "type": "value_error",
         },
         {
             "loc": ["body", "date_to"],
             "msg": f"the end date must be on or after the start date ({TODAY})",
+            "type": "value_error",
         },
     ]
-    task.delay.assert_not_called()
+    task.apply_async.assert_not_called()
 
 
 def test_requests_need_a_signed_in_user(client: TestClient, task: MagicMock) -> None:
     assert client.post("/api/reports", json=REQUEST).status_code == 401
     assert client.get("/api/reports").status_code == 401
-    task.delay.assert_not_called()
+    task.apply_async.assert_not_called()
 
 
 def test_broker_down_answers_503_and_fails_the_row(
     client: TestClient, alice: User, session: Session, task: MagicMock
 ) -> None:
-    task.delay.side_effect = BrokerError("connection refused")
+    task.apply_async.side_effect = BrokerError("connection refused")
     response = client.post("/api/reports", json=REQUEST)
     assert response.status_code == 503
     report = session.scalars(select(Report)).one()
@@ -131,28 +138,15 @@ def test_cancel_a_pending_report_once(
     assert client.post(f"/api/reports/{report.id}/cancel").status_code == 409
 
 
-def events_of(client: TestClient, report_id: int) -> list[dict[str, Any]]:
-    """Read the whole event stream: this returns only if the server ends it."""
-    import json
-
-    with client.stream("GET", f"/api/reports/{report_id}/events") as response:
-        assert response.headers["content-type"].startswith("text/event-stream")
-        lines = list(response.iter_lines())
-    assert [line for line in lines if line.startswith("event:")] == ["event: progress"] * len(
-        [line for line in lines if line.startswith("data:")]
-    )
-    return [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data:")]
-
-
 def test_events_of_a_finished_report_end_at_once(
-    client: TestClient, alice: User, make_report: MakeReport
+    events_of: ReadEvents, alice: User, make_report: MakeReport
 ) -> None:
     report = make_report(alice, status=ReportStatus.DONE)
-    assert [event["status"] for event in events_of(client, report.id)] == ["done"]
+    assert [event["status"] for event in events_of(report.id)] == ["done"]
 
 
 def test_events_follow_progress_and_end_when_the_report_finishes(
-    client: TestClient, alice: User, make_report: MakeReport, monkeypatch: pytest.MonkeyPatch
+    events_of: ReadEvents, alice: User, make_report: MakeReport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(reports_api, "POLL_SECONDS", 0.02)
     report = make_report(alice, status=ReportStatus.RUNNING, progress_total=10)
@@ -165,7 +159,7 @@ def test_events_follow_progress_and_end_when_the_report_finishes(
 
     worker = threading.Thread(target=build)
     worker.start()
-    events = events_of(client, report.id)
+    events = events_of(report.id)
     worker.join()
     assert [(event["status"], event["percent"]) for event in events] == [
         ("running", 0),
@@ -186,3 +180,61 @@ def test_an_open_event_stream_holds_no_database_connection(
         with SessionLocal.begin() as session:
             session.execute(update(Report).values(status=ReportStatus.DONE))
         assert '"status":"done"' in "".join(lines)
+
+
+def test_retry_queues_a_failed_report_again_as_a_new_message(
+    client: TestClient, alice: User, session: Session, make_report: MakeReport, task: MagicMock
+) -> None:
+    report = make_report(alice, status=ReportStatus.FAILED, task_id="the-first", attempts=2)
+    response = client.post(f"/api/reports/{report.id}/retry")
+    assert (response.status_code, response.json()["status"]) == (202, "pending")
+    session.refresh(report)
+    assert (report.attempts, report.started_at, report.finished_at) == (0, None, None)
+    assert report.task_id not in {None, "the-first"}
+    task.apply_async.assert_called_once_with((report.id,), task_id=report.task_id)
+
+
+@pytest.mark.parametrize("status", ["pending", "running", "done", "cancelled"])
+def test_only_a_failed_report_can_be_retried(
+    client: TestClient, alice: User, make_report: MakeReport, task: MagicMock, status: str
+) -> None:
+    report = make_report(alice, status=status, started_at=dt.datetime.now(dt.UTC))
+    assert client.post(f"/api/reports/{report.id}/retry").status_code == 409
+    task.apply_async.assert_not_called()
+
+
+def test_retry_with_the_broker_down_answers_503_and_stays_failed(
+    client: TestClient, alice: User, session: Session, make_report: MakeReport, task: MagicMock
+) -> None:
+    task.apply_async.side_effect = BrokerError("connection refused")
+    report = make_report(alice, status=ReportStatus.FAILED)
+    assert client.post(f"/api/reports/{report.id}/retry").status_code == 503
+    session.refresh(report)
+    assert (report.status, report.message) == ("failed", "Could not be queued: try again.")
+
+
+@pytest.fixture
+def outside_file() -> Iterator[Path]:
+    """A file next to the files directory, where no download may reach."""
+    settings.files_dir.mkdir(parents=True, exist_ok=True)
+    secret = settings.files_dir.parent / "secret.csv"
+    secret.write_text("not a report")
+    link = settings.files_dir / "link-out.csv"
+    link.symlink_to(secret)
+    yield secret
+    link.unlink()
+    secret.unlink()
+
+
+@pytest.mark.parametrize(
+    "stored_name",
+    ["../secret.csv", "{outside}", "link-out.csv", "./../secret.csv", "gone.csv", "", "."],
+)
+def test_a_download_never_leaves_the_files_directory(
+    client: TestClient, alice: User, make_report: MakeReport, outside_file: Path, stored_name: str
+) -> None:
+    file_name = stored_name.format(outside=outside_file)  # an absolute path
+    report = make_report(alice, status=ReportStatus.DONE, file_name=file_name)
+    response = client.get(f"/api/reports/{report.id}/download")
+    assert response.status_code == 404
+    assert "not a report" not in response.text

@@ -70,7 +70,7 @@ def test_form_errors_are_shown_next_to_the_fields(
     assert "a sales_chart report can be built as png, not csv" in response.text
     assert "the end date must be on or after the start date (2024-06-01)" in response.text
     assert 'value="2024-06-01"' in response.text  # what was typed is kept
-    task.delay.assert_not_called()
+    task.apply_async.assert_not_called()
 
 
 def test_form_queues_the_report_and_shows_its_page(
@@ -85,7 +85,7 @@ def test_form_queues_the_report_and_shows_its_page(
     }
     response = client.post("/reports", data=form)
     report = session.scalars(select(Report)).one()
-    task.delay.assert_called_once_with(report.id)
+    task.apply_async.assert_called_once_with((report.id,), task_id=report.task_id)
     assert response.url.path == f"/reports/{report.id}"
     assert f'data-events="/api/reports/{report.id}/events"' in response.text
     assert f'href="/reports/{report.id}"' in client.get("/reports").text
@@ -108,3 +108,16 @@ def test_cancel_button(
     assert response.url.path == f"/reports/{report.id}"
     session.refresh(report)
     assert report.status == "cancelled"
+
+
+def test_retry_button(
+    client: TestClient, alice: User, session: Session, make_report: MakeReport, task: MagicMock
+) -> None:
+    report = make_report(alice, status="failed", message="The report could not be built.")
+    page = client.get(f"/reports/{report.id}").text
+    assert f'<form method="post" action="/reports/{report.id}/retry" id="retry"' in page
+    response = client.post(f"/reports/{report.id}/retry")
+    assert response.url.path == f"/reports/{report.id}"
+    session.refresh(report)
+    assert report.status == "pending"
+    task.apply_async.assert_called_once_with((report.id,), task_id=report.task_id)

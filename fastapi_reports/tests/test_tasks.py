@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
@@ -12,11 +14,14 @@ from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from reports import tasks
+from reports import service, tasks
 from reports.config import settings
+from reports.db import SessionLocal
 from reports.models import Report, ReportStatus, User
+from reports.reaper import RUNNING_AT_MOST, fail_stale_reports
+from reports.runs import Run
 from reports.sales import HEADER, count_sales
-from reports.tasks import MAX_RETRIES, build_report, ping
+from reports.tasks import MAX_DELIVERIES, MAX_RETRIES, build_report, ping
 
 MakeReport = Callable[..., Report]
 
@@ -66,13 +71,13 @@ def test_progress_is_mirrored_into_the_row(
     session: Session, bob: User, make_report: MakeReport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[tuple[int, int]] = []
-    store = tasks._store_progress
+    store = Run.store_progress
 
-    def spy(session_: Session, report_id: int, progress: Any) -> None:
-        store(session_, report_id, progress)
+    def spy(run: Run, session_: Session, progress: Any) -> None:
+        store(run, session_, progress)
         seen.append((progress["current"], progress["total"]))
 
-    monkeypatch.setattr(tasks, "_store_progress", spy)
+    monkeypatch.setattr(Run, "store_progress", spy)
     report = make_report(bob)
     build_report(report.id)
     total = reload(session, report).source_rows
@@ -93,15 +98,15 @@ def test_cancel_while_running_stops_the_build(
     session: Session, bob: User, make_report: MakeReport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     report = make_report(bob)
-    store = tasks._store_progress
+    store = Run.store_progress
 
-    def cancel_then_store(session_: Session, report_id: int, progress: Any) -> None:
+    def cancel_then_store(run: Run, session_: Session, progress: Any) -> None:
         with session_.bind.connect() as other:  # type: ignore[union-attr]
             other.execute(update(Report).values(status=ReportStatus.CANCELLED))
             other.commit()
-        store(session_, report_id, progress)
+        store(run, session_, progress)
 
-    monkeypatch.setattr(tasks, "_store_progress", cancel_then_store)
+    monkeypatch.setattr(Run, "store_progress", cancel_then_store)
     assert build_report(report.id) == "cancelled"
     report = reload(session, report)
     assert report.status == ReportStatus.CANCELLED
@@ -157,3 +162,130 @@ def test_the_last_retry_fails_the_report(
     report = reload(session, report)
     assert report.status == ReportStatus.FAILED
     assert report.message == "The database was unavailable: try again."
+
+
+def run_as_message(task_id: str, report_id: int, *, retries: int = 0) -> str:
+    """Run the task body as the worker would for the message `task_id`.
+
+    Only the row is looked at: the PROGRESS state in the result backend is not stored.
+    """
+    build_report.push_request(id=task_id, retries=retries)
+    try:
+        with patch.object(build_report, "update_state"):
+            return str(build_report(report_id))
+    finally:
+        build_report.pop_request()
+
+
+def files_of(report: Report) -> list[str]:
+    return sorted(path.name for path in settings.files_dir.glob(f"*report-{report.id}[.-]*"))
+
+
+def test_the_start_of_the_work_is_recorded(
+    session: Session, bob: User, make_report: MakeReport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = make_report(bob, task_id="the-message")
+    seen: list[tuple[str, bool, int]] = []
+
+    def spy(*_: Any, **__: Any) -> Iterator[Any]:
+        row = reload(session, report)
+        seen.append((row.status, row.started_at is not None, row.attempts))
+        yield from ()
+
+    monkeypatch.setattr(tasks, "iter_sale_chunks", spy)
+    assert run_as_message("the-message", report.id) == "done"
+    assert seen == [("running", True, 1)]
+
+
+def fail_as_the_reaper_does(session: Session, report: Report) -> None:
+    session.execute(update(Report).values(started_at=dt.datetime.now(dt.UTC) - 2 * RUNNING_AT_MOST))
+    session.commit()
+    assert fail_stale_reports(session, Report.id == report.id) == [report.id]
+
+
+def retry_as_the_owner_does(session: Session, report: Report) -> None:
+    fail_as_the_reaper_does(session, report)
+    with patch.object(service, "build_report"):
+        assert service.retry_report(session, report)
+
+
+def cancel_as_the_owner_does(session: Session, report: Report) -> None:
+    assert service.cancel_report(session, report)
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "left_as"),
+    [
+        (fail_as_the_reaper_does, ReportStatus.FAILED),
+        (cancel_as_the_owner_does, ReportStatus.CANCELLED),
+        (retry_as_the_owner_does, ReportStatus.PENDING),
+    ],
+)
+@pytest.mark.parametrize("moment", ["reading", "writing"])
+def test_a_late_run_never_overwrites_what_happened_meanwhile(
+    session: Session,
+    bob: User,
+    make_report: MakeReport,
+    monkeypatch: pytest.MonkeyPatch,
+    meanwhile: Callable[[Session, Report], None],
+    left_as: ReportStatus,
+    moment: str,
+) -> None:
+    report = make_report(bob, task_id="the-late-message")
+    patched, original = {
+        "reading": ("count_sales", tasks.count_sales),
+        "writing": ("write_report", tasks.write_report),
+    }[moment]
+
+    def meanwhile_then(*args: Any, **kwargs: Any) -> Any:
+        with SessionLocal() as other:
+            meanwhile(other, other.get_one(Report, report.id))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(tasks, patched, meanwhile_then)
+    run_as_message("the-late-message", report.id)
+    after = reload(session, report)
+    assert (after.status, after.file_name, after.row_count) == (left_as, None, None)
+    assert files_of(report) == []
+
+
+def test_a_run_of_an_older_message_does_nothing(
+    session: Session, bob: User, make_report: MakeReport
+) -> None:
+    report = make_report(bob, task_id="the-newer-message")
+    assert run_as_message("an-older-message", report.id) == "pending"
+    after = reload(session, report)
+    assert (after.status, after.started_at, after.attempts) == ("pending", None, 0)
+
+
+def test_a_message_that_keeps_losing_its_worker_is_stopped(
+    session: Session, bob: User, make_report: MakeReport
+) -> None:
+    # Delivered MAX_DELIVERIES times already, and each run died with its worker.
+    report = make_report(bob, task_id="poison", status="running", attempts=MAX_DELIVERIES)
+    assert run_as_message("poison", report.id) == "failed"
+    after = reload(session, report)
+    assert after.message == f"Stopped: {MAX_DELIVERIES} runs never finished (each lost its worker)."
+    assert (after.attempts, after.file_name, after.source_rows) == (MAX_DELIVERIES + 1, None, None)
+
+
+def test_retries_of_our_own_are_not_deliveries(
+    session: Session, bob: User, make_report: MakeReport
+) -> None:
+    report = make_report(bob, task_id="retried", status="running", attempts=MAX_DELIVERIES)
+    assert run_as_message("retried", report.id, retries=2) == "done"
+    assert reload(session, report).attempts == MAX_DELIVERIES + 1
+
+
+def test_a_run_removes_what_a_killed_run_of_its_report_left_behind(
+    session: Session, bob: User, make_report: MakeReport
+) -> None:
+    report = make_report(bob, task_id="again")
+    settings.files_dir.mkdir(parents=True, exist_ok=True)
+    left_behind = [f".report-{report.id}-killed.csv.k1ll3d.part", f"report-{report.id}-killed.csv"]
+    not_ours = [f"report-{report.id}0.csv", f".report-{report.id}0-x.csv.abc.part"]
+    for name in left_behind + not_ours:
+        (settings.files_dir / name).write_text("a killed run's")
+    assert run_as_message("again", report.id) == "done"
+    assert files_of(report) == [f"report-{report.id}-again.csv"]
+    assert all((settings.files_dir / name).exists() for name in not_ours)

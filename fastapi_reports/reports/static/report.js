@@ -17,6 +17,7 @@
     document.getElementById("download").hidden = report.status !== "done";
     const cancel = document.getElementById("cancel");
     if (cancel && finished.has(report.status)) cancel.hidden = true;
+    document.getElementById("retry").hidden = report.status !== "failed";
     return finished.has(report.status);
   }
 

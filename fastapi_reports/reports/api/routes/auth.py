@@ -15,7 +15,8 @@ from reports.templating import templates
 
 router = APIRouter(tags=["auth"], include_in_schema=False)
 
-Username = Annotated[str, Form(min_length=1, max_length=40)]
+# No control characters: a NUL alone would make PostgreSQL refuse the query.
+Username = Annotated[str, Form(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Password = Annotated[str, Form(min_length=1, max_length=200)]
 MIN_PASSWORD = 8
 
@@ -58,6 +59,8 @@ def register(
     request: Request, session: SessionDep, audit: AuditDep, username: Username, password: Password
 ) -> Response:
     username = username.strip()
+    if not username:
+        return _form(request, "register", "Choose a username.", username)
     if len(password) < MIN_PASSWORD:
         error = f"Choose a password of at least {MIN_PASSWORD} characters."
         return _form(request, "register", error, username)

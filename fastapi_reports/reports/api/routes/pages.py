@@ -1,4 +1,7 @@
-"""The server-rendered pages: home, my reports with the request form, one report's progress."""
+"""The server-rendered pages: home, my reports with the request form, one report's progress.
+
+Like the API, a page that shows reports first fails the stale ones (reports/reaper.py).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +11,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reports.api.deps import AuditDep, OptionalUserDep, SessionDep
-from reports.models import Report, User
+from reports.models import User
 from reports.schemas import FORMATS, Period, ReportRequest, ReportType, readable
 from reports.service import (
     QueueUnavailableError,
     cancel_report,
     find_own_report,
+    list_own_reports,
     request_report,
+    retry_report,
 )
 from reports.templating import templates
 
@@ -47,10 +51,9 @@ def _reports_page(
         "date_from": (today - dt.timedelta(days=365)).isoformat(),
         "date_to": today.isoformat(),
     }
-    query = select(Report).where(Report.owner_id == user.id).order_by(Report.id.desc())
     context: dict[str, Any] = {
         "user": user,
-        "reports": session.scalars(query).all(),
+        "reports": list_own_reports(session, owner=user),
         "values": values or defaults,
         "errors": errors or {},
         "report_types": list(ReportType),
@@ -108,6 +111,13 @@ def request_report_form(
     return RedirectResponse(f"/reports/{report.id}", status_code=status.HTTP_303_SEE_OTHER)
 
 
+def _not_found(request: Request, user: User) -> Response:
+    # Someone else's report and one that does not exist look the same.
+    return templates.TemplateResponse(
+        request, "not_found.html", {"user": user}, status_code=status.HTTP_404_NOT_FOUND
+    )
+
+
 @router.get("/reports/{report_id}")
 def report_page(
     request: Request, report_id: int, session: SessionDep, user: OptionalUserDep
@@ -116,19 +126,36 @@ def report_page(
         return _to_login()
     report = find_own_report(session, owner=user, report_id=report_id)
     if report is None:
-        return templates.TemplateResponse(
-            request, "not_found.html", {"user": user}, status_code=status.HTTP_404_NOT_FOUND
-        )
+        return _not_found(request, user)
     return templates.TemplateResponse(request, "report.html", {"user": user, "report": report})
 
 
 @router.post("/reports/{report_id}/cancel")
 def cancel_report_form(
-    report_id: int, session: SessionDep, user: OptionalUserDep, audit: AuditDep
+    request: Request, report_id: int, session: SessionDep, user: OptionalUserDep, audit: AuditDep
 ) -> Response:
     if user is None:
         return _to_login()
     report = find_own_report(session, owner=user, report_id=report_id)
-    if report is not None and cancel_report(session, report):
+    if report is None:
+        return _not_found(request, user)
+    if cancel_report(session, report):
         audit("report.cancelled", user_id=user.id, report_id=report.id)
+    return RedirectResponse(f"/reports/{report_id}", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/reports/{report_id}/retry")
+def retry_report_form(
+    request: Request, report_id: int, session: SessionDep, user: OptionalUserDep, audit: AuditDep
+) -> Response:
+    if user is None:
+        return _to_login()
+    report = find_own_report(session, owner=user, report_id=report_id)
+    if report is None:
+        return _not_found(request, user)
+    try:
+        if retry_report(session, report):
+            audit("report.retried", user_id=user.id, report_id=report.id)
+    except QueueUnavailableError:
+        pass  # the row says so: "Could not be queued: try again."
     return RedirectResponse(f"/reports/{report_id}", status_code=status.HTTP_303_SEE_OTHER)

@@ -1,4 +1,8 @@
-"""The reports API: request, list, read, follow (Server-Sent Events), download, cancel."""
+"""The reports API: request, list, read, follow (Server-Sent Events), download, cancel, retry.
+
+Reading a report (here and on the pages) fails it first if it can no longer
+finish: see reports/reaper.py for why on read.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,30 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from sqlalchemy import select
 
 from reports.api.deps import AuditDep, CurrentUserDep, OwnReportDep, SessionDep
-from reports.config import settings
+from reports.api.responses import (
+    BAD_BODY,
+    CROSS_SITE,
+    NO_SUCH_REPORT,
+    NOT_NOW,
+    NOT_SIGNED_IN,
+    QUEUE_DOWN,
+)
 from reports.db import SessionLocal
+from reports.files import stored_file
 from reports.models import Report, ReportStatus
+from reports.reaper import fail_stale_reports
 from reports.schemas import ReportOut, ReportRequest
-from reports.service import QueueUnavailableError, cancel_report, request_report
+from reports.service import (
+    QueueUnavailableError,
+    cancel_report,
+    list_own_reports,
+    request_report,
+    retry_report,
+)
 
-router = APIRouter(prefix="/api/reports", tags=["reports"])
+router = APIRouter(prefix="/api/reports", tags=["reports"], responses=NOT_SIGNED_IN)
 
 #: How often the event stream looks at the report's row.
 POLL_SECONDS = 0.5
@@ -29,7 +47,13 @@ MEDIA_TYPES = {
 }
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED)
+def _queue_unavailable() -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE, "The report queue is unavailable: try again."
+    )
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=BAD_BODY | CROSS_SITE | QUEUE_DOWN)
 def create_report(
     params: ReportRequest,
     user: CurrentUserDep,
@@ -42,9 +66,7 @@ def create_report(
     try:
         report = request_report(session, owner=user, params=params)
     except QueueUnavailableError:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "The report queue is unavailable: try again."
-        ) from None
+        raise _queue_unavailable() from None
     audit("report.requested", user_id=user.id, report_id=report.id)
     response.headers["Location"] = str(request.url_for("read_report", report_id=report.id))
     return ReportOut.model_validate(report)
@@ -53,11 +75,10 @@ def create_report(
 @router.get("")
 def list_reports(user: CurrentUserDep, session: SessionDep) -> list[ReportOut]:
     """The current user's reports, newest first."""
-    query = select(Report).where(Report.owner_id == user.id).order_by(Report.id.desc())
-    return [ReportOut.model_validate(report) for report in session.scalars(query)]
+    return [ReportOut.model_validate(report) for report in list_own_reports(session, owner=user)]
 
 
-@router.get("/{report_id}")
+@router.get("/{report_id}", responses=NO_SUCH_REPORT)
 def read_report(report: OwnReportDep) -> ReportOut:
     """Status and progress; poll it where Server-Sent Events are not available."""
     return ReportOut.model_validate(report)
@@ -66,10 +87,11 @@ def read_report(report: OwnReportDep) -> ReportOut:
 def _snapshot(report_id: int) -> ReportOut:
     # A fresh session per look: the request's session must not live as long as the stream.
     with SessionLocal() as session:
+        fail_stale_reports(session, Report.id == report_id)  # so a stuck report's stream ends
         return ReportOut.model_validate(session.get_one(Report, report_id))
 
 
-@router.get("/{report_id}/events", response_class=EventSourceResponse)
+@router.get("/{report_id}/events", response_class=EventSourceResponse, responses=NO_SUCH_REPORT)
 async def report_events(report: OwnReportDep) -> AsyncIterator[ServerSentEvent]:
     """A `progress` event whenever the report changes; the stream ends when it finishes."""
     report_id, last = report.id, None
@@ -83,19 +105,26 @@ async def report_events(report: OwnReportDep) -> AsyncIterator[ServerSentEvent]:
         await anyio.sleep(POLL_SECONDS)
 
 
-@router.get("/{report_id}/download", response_class=FileResponse)
+@router.get(
+    "/{report_id}/download", response_class=FileResponse, responses=NO_SUCH_REPORT | NOT_NOW
+)
 def download_report(report: OwnReportDep, user: CurrentUserDep, audit: AuditDep) -> FileResponse:
     """The finished file; 409 while the report is not done."""
     if report.status != ReportStatus.DONE or report.file_name is None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"The report is {report.status}, not done.")
+    path = stored_file(report.file_name)
+    if path is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "The report's file is gone.")
     audit("report.downloaded", user_id=user.id, report_id=report.id)
     name = f"{report.report_type}-{report.date_from}-{report.date_to}.{report.format}"
-    return FileResponse(
-        settings.files_dir / report.file_name, media_type=MEDIA_TYPES[report.format], filename=name
-    )
+    return FileResponse(path, media_type=MEDIA_TYPES[report.format], filename=name)
 
 
-@router.post("/{report_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{report_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=CROSS_SITE | NO_SUCH_REPORT | NOT_NOW,
+)
 def cancel(
     report: OwnReportDep, user: CurrentUserDep, session: SessionDep, audit: AuditDep
 ) -> ReportOut:
@@ -103,4 +132,23 @@ def cancel(
     if not cancel_report(session, report):
         raise HTTPException(status.HTTP_409_CONFLICT, f"The report is already {report.status}.")
     audit("report.cancelled", user_id=user.id, report_id=report.id)
+    return ReportOut.model_validate(report)
+
+
+@router.post(
+    "/{report_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=CROSS_SITE | NO_SUCH_REPORT | NOT_NOW | QUEUE_DOWN,
+)
+def retry(
+    report: OwnReportDep, user: CurrentUserDep, session: SessionDep, audit: AuditDep
+) -> ReportOut:
+    """Queue a failed report again; 409 unless it has failed."""
+    try:
+        retried = retry_report(session, report)
+    except QueueUnavailableError:
+        raise _queue_unavailable() from None
+    if not retried:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"The report is {report.status}, not failed.")
+    audit("report.retried", user_id=user.id, report_id=report.id)
     return ReportOut.model_validate(report)
