@@ -92,3 +92,22 @@ def test_seed_catalogue_loads_a_dozen_products_once() -> None:
 def test_responses_carry_a_request_id(client: Client) -> None:
     response = client.get("/", headers={"X-Request-ID": "abc-123"})
     assert response["X-Request-ID"] == "abc-123"
+
+
+def test_every_state_changing_page_refuses_a_post_without_its_csrf_token() -> None:
+    """Every route of the shop that accepts POST, found in the URLconf, checks CSRF."""
+    from django.urls import get_resolver
+
+    product = ProductFactory()
+    browser = Client(enforce_csrf_checks=True)
+    posted = []
+    for pattern in get_resolver("shop.urls").url_patterns:
+        kwargs = {"product_id": product.pk} if "product_id" in str(pattern.pattern) else {}
+        if "<" in str(pattern.pattern) and not kwargs:
+            continue  # order pages and product pages: GET only, checked below
+        url = reverse(f"shop:{pattern.name}", kwargs=kwargs)
+        response = browser.post(url, {"quantity": 1, "name": "x", "email": "x@example.com"})
+        if response.status_code != 405:  # a GET-only page
+            posted.append(pattern.name)
+            assert response.status_code == 403, pattern.name
+    assert {"cart_add", "cart_update", "cart_remove", "checkout"} <= set(posted)
