@@ -111,3 +111,47 @@ def test_every_state_changing_page_refuses_a_post_without_its_csrf_token() -> No
             posted.append(pattern.name)
             assert response.status_code == 403, pattern.name
     assert {"cart_add", "cart_update", "cart_remove", "checkout"} <= set(posted)
+
+
+HOSTILE_VALUES = [
+    "",
+    " ",
+    "x" * 100_000,
+    "\x00",
+    "name\r\nBcc: victim@example.com",
+    "<script>alert(1)</script>",
+    "1e309",
+    "-1",
+    "99999999999999999999999",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+def test_hostile_input_on_every_form_is_a_form_error_never_a_500(
+    client: Client, value: str
+) -> None:
+    product = ProductFactory(stock=5)
+    client.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": 1})
+    posts = [
+        (reverse("shop:cart_add", args=[product.pk]), {"quantity": value}),
+        (reverse("shop:cart_update", args=[product.pk]), {"quantity": value}),
+        (reverse("shop:checkout"), {"name": value, "email": "ada@example.com"}),
+        (reverse("shop:checkout"), {"name": "Ada", "email": value}),
+    ]
+    for url, data in posts:
+        response = client.post(url, data)
+
+        assert response.status_code < 500, (url, data)
+    assert Order.objects.filter(customer_email=value).count() == 0
+
+
+def test_a_body_that_is_not_utf8_is_a_form_error_never_a_500(client: Client) -> None:
+    product = ProductFactory(stock=5)
+    client.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": 1})
+    form = "application/x-www-form-urlencoded"
+    for url, body in [
+        (reverse("shop:cart_add", args=[product.pk]), b"quantity=%FF%FE"),
+        (reverse("shop:checkout"), b"name=%FF%FE&email=ada%40example.com"),
+        (reverse("shop:checkout"), b"name=\xff\xfe&email=\xff@example.com"),
+    ]:
+        assert client.post(url, body, content_type=form).status_code < 500, body

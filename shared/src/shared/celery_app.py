@@ -117,6 +117,13 @@ def celery_config(settings: SharedSettings, *, default_queue: str) -> dict[str, 
         # One message at a time per process: long tasks don't hoard the queue.
         "worker_prefetch_multiplier": 1,
         "worker_hijack_root_logger": False,
+        # When the worker loses the broker, kill its running acks_late tasks:
+        # their messages are redelivered, and without this a second worker could
+        # run them while the first still does. Right for tasks whose every state
+        # change is conditional on the run that owns it (the blog's export, the
+        # reports): the rerun starts afresh, the killed run changes nothing. An
+        # app whose task has a side effect that a kill could repeat overrides it
+        # (the shop: an email the server accepted would be sent twice).
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "timezone": "UTC",
         "enable_utc": True,
