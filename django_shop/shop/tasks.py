@@ -27,7 +27,16 @@ def ping(self: Task[Any, Any]) -> dict[str, str]:
     return {"app": "shop", "worker": str(self.request.hostname)}
 
 
+class ConfirmationBusyError(Exception):
+    """Another run holds the lease on this confirmation, for `seconds_left` more seconds."""
+
+    def __init__(self, seconds_left: float) -> None:
+        super().__init__(f"another run is sending it; its lease ends in {seconds_left:.0f} s")
+        self.seconds_left = seconds_left
+
+
 @shared_task(
+    bind=True,
     **IDEMPOTENT,
     # SMTP errors (smtplib.SMTPException is an OSError), refused connections and
     # a database that is briefly unavailable or locked are retried after 5, 10,
@@ -38,7 +47,7 @@ def ping(self: Task[Any, Any]) -> dict[str, str]:
     retry_jitter=True,
     max_retries=8,
 )
-def send_order_confirmation(order_id: int) -> None:
+def send_order_confirmation(self: Task[Any, Any], order_id: int) -> None:
     """Email the confirmation of order `order_id`, exactly once.
 
     Three short steps, and no database lock or transaction is held while SMTP
@@ -50,13 +59,16 @@ def send_order_confirmation(order_id: int) -> None:
     3. mark the order sent, or, if SMTP failed, give the lease back for the retry.
 
     A second run (a retry, a redelivery, a message from the sweep) finds the
-    email sent, or the lease held, and does nothing. If the worker dies
-    mid-send, the lease expires and a later run sends. If it dies after SMTP
+    email sent and does nothing, or finds the lease held and looks again when
+    it ends: if the run that holds it died mid-send, this one sends. If it dies after SMTP
     accepted the email but before step 3, that later run sends it again: no
     system closes that window, and the fixed Message-ID makes the two copies
     one message to mail clients (docs in django_shop/README.md).
     """
-    lease = claim_confirmation(order_id)
+    try:
+        lease = claim_confirmation(order_id)
+    except ConfirmationBusyError as busy:
+        raise self.retry(countdown=min(busy.seconds_left + 1, MAX_RETRY_DELAY)) from busy
     if lease is None:
         return
     order = Order.objects.get(pk=order_id)
@@ -82,7 +94,10 @@ def confirmation_lease() -> timedelta:
 
 
 def claim_confirmation(order_id: int) -> datetime | None:
-    """Take the lease on sending `order_id`'s confirmation; its expiry, or None if not ours.
+    """Take the lease on sending `order_id`'s confirmation and return its expiry.
+
+    None when there is nothing to send (sent already, or no such order);
+    ConfirmationBusyError when another run holds an unexpired lease.
 
     One UPDATE with the conditions in its WHERE clause: the database decides
     between concurrent runs, on SQLite and PostgreSQL alike, with no lock held
@@ -98,14 +113,17 @@ def claim_confirmation(order_id: int) -> datetime | None:
     )
     if claimed:
         return lease
-    sent = Order.objects.filter(pk=order_id).values_list("confirmation_sent_at", flat=True)
-    if not sent:
+    state = Order.objects.filter(pk=order_id).values_list(
+        "confirmation_sent_at", "confirmation_claimed_until"
+    )
+    if not state:
         logger.warning("order %s does not exist, no confirmation to send", order_id)
-    elif sent[0] is not None:
+        return None
+    sent_at, claimed_until = state[0]
+    if sent_at is not None:
         logger.info("confirmation of order %s was already sent", order_id)
-    else:
-        logger.info("confirmation of order %s is being sent by another run", order_id)
-    return None
+        return None
+    raise ConfirmationBusyError((claimed_until - now).total_seconds())
 
 
 @shared_task(ignore_result=False)

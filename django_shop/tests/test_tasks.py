@@ -6,6 +6,7 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+from celery.exceptions import Retry
 from django.core import mail
 from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
@@ -125,3 +126,29 @@ def test_daily_sales_summary_reports_yesterday_to_the_staff(settings: Settings) 
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [email for _, email in settings.MANAGERS]
     assert "Tamper: 1" in mail.outbox[0].body
+
+
+def test_a_confirmation_another_run_is_sending_is_looked_at_again_when_its_lease_ends() -> None:
+    order = make_order()
+    lease_ends = timezone.now() + timedelta(seconds=30)
+    Order.objects.filter(pk=order.pk).update(confirmation_claimed_until=lease_ends)
+
+    with (
+        mock.patch.object(send_order_confirmation, "retry", side_effect=Retry) as retry,
+        pytest.raises(Retry),
+    ):
+        send_order_confirmation(order.pk)
+
+    assert mail.outbox == []
+    assert 29 <= retry.call_args.kwargs["countdown"] <= 31
+
+
+def test_a_lease_left_by_a_run_that_died_is_taken_over_once_it_ends() -> None:
+    order = make_order()
+    Order.objects.filter(pk=order.pk).update(
+        confirmation_claimed_until=timezone.now() - timedelta(seconds=1)
+    )
+
+    send_order_confirmation(order.pk)
+
+    assert len(mail.outbox) == 1
