@@ -123,7 +123,9 @@ def claim_confirmation(order_id: int) -> datetime | None:
     if sent_at is not None:
         logger.info("confirmation of order %s was already sent", order_id)
         return None
-    raise ConfirmationBusyError((claimed_until - now).total_seconds())
+    # The UPDATE found it unsent, so another run's lease was unexpired then.
+    lease_end = claimed_until or now
+    raise ConfirmationBusyError(max(0.0, (lease_end - now).total_seconds()))
 
 
 @shared_task(ignore_result=False)
