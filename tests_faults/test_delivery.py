@@ -10,8 +10,11 @@ never oversold, whatever the concurrency. A pickled message runs nothing.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import secrets
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -317,3 +320,75 @@ def test_a_pickled_message_is_refused_and_runs_nothing(
     assert not marker.exists()
     with redis_client(config) as client:
         assert task_id.encode() not in b"".join(client.lrange(queue, 0, -1))
+
+
+# --- a hung mail server, a killed sender, a locked database --------------------------
+
+
+@contextmanager
+def frozen(service: str, var: Path) -> Iterator[int]:
+    """`service` hangs (SIGSTOP): connections are accepted, nothing is answered."""
+    pid = stack.service_pid(service, var)
+    assert pid is not None, f"{service} is not running"
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield pid
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def pool_processes(service: str, var: Path) -> list[int]:
+    """The worker's pool processes: the children of its main process."""
+    main = stack.service_pid(service, var)
+    children = Path(f"/proc/{main}/task/{main}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def test_a_sender_killed_while_the_mail_server_hangs_is_followed_by_exactly_one_email(
+    config: SharedSettings, var: Path, shopper: Shopper
+) -> None:
+    """The mail server hangs; the process sending to it is killed mid-send (SIGKILL).
+
+    Checkouts stay fast meanwhile. The killed run's message is redelivered at
+    once (reject_on_worker_lost); its lease makes the new run wait until it ends,
+    then send. One email.
+    """
+    email = f"hung-{secrets.token_hex(3)}@example.com"
+    product = shopper.products()[3]
+    with frozen("mail", var):
+        checkout, seconds = timed(shopper.buy, product, email=email)
+        number = order_number(checkout)
+        time.sleep(2)  # the confirmation task is now waiting for the SMTP greeting
+        for pid in pool_processes("shop-worker", var):
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(3)
+    assert seconds < 2.0
+
+    wait_for(f"the confirmation of {number}", partial(mail_count, config, number), timeout=150)
+    time.sleep(3)
+    assert mail_count(config, number) == 1
+
+
+def test_a_task_retries_while_the_database_is_locked_then_succeeds(
+    config: SharedSettings, var: Path, shopper: Shopper
+) -> None:
+    email = f"locked-{secrets.token_hex(3)}@example.com"
+    log = var / "log" / "shop-worker.log"
+    locked = "database is locked"
+    before = log.read_text().count(locked)
+    with stopped("shop-worker", var):
+        number = order_number(shopper.buy(shopper.products()[4], email=email))
+    # The worker starts and finds the database locked for longer than its
+    # 20 s busy timeout: the claim fails with OperationalError and is retried.
+    database = sqlite3.connect(var / "shop.sqlite3", isolation_level=None)
+    try:
+        database.execute("BEGIN EXCLUSIVE")
+        wait_for("the worker", partial(stack.service_pid, "shop-worker", var), timeout=30)
+        wait_for("a retry", lambda: log.read_text().count(locked) > before, timeout=60)
+    finally:
+        database.rollback()
+        database.close()
+
+    wait_for(f"the confirmation of {number}", partial(mail_count, config, number), timeout=150)
+    time.sleep(2)
+    assert mail_count(config, number) == 1
