@@ -142,7 +142,9 @@ def test_hostile_input_on_every_form_is_a_form_error_never_a_500(
         response = client.post(url, data)
 
         assert response.status_code < 500, (url, data)
-    assert Order.objects.filter(customer_email=value).count() == 0
+    # Only a valid address places an order. (Not a query for `value`: PostgreSQL
+    # refuses a NUL even in a WHERE clause.)
+    assert all("@" in order.customer_email for order in Order.objects.all())
 
 
 def test_a_body_that_is_not_utf8_is_a_form_error_never_a_500(client: Client) -> None:
