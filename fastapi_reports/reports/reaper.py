@@ -2,15 +2,18 @@
 
 A report is stale when it is
 
-- running, and its run started longer ago than the hard time limit plus a
-  margin. The worker kills a run at the hard limit, so no live run is that old:
-  its worker died (a lost machine), or the limit killed it and Celery acked the
-  message without a word to the row;
-- pending, and it was queued longer ago than the broker's redelivery delay (the
-  visibility timeout) plus a margin. A message held by a worker that died comes
-  back within that delay, so a report that has not started by then has lost its
-  message (Redis lost its data, say). A queue longer than that would fail reports
-  that are only waiting: size the workers so it never is.
+- running, and its run started longer ago than the broker's redelivery delay
+  (the visibility timeout) plus a margin. A run whose worker died (SIGKILL, out
+  of memory, a lost machine) is not stale: Redis hands its message to another
+  worker within that delay, and the new run starts the report again (a new
+  started_at) and finishes it. What outlives the delay was ended by the hard
+  time limit (Celery acks the message without a word to the row), or lost its
+  message with its worker;
+- pending, and it was queued longer ago than the same delay plus the margin: a
+  message held by a worker that died would be back by then, so a report that
+  has not started has lost its message (Redis lost its data, say). A queue
+  longer than that would fail reports that are only waiting: size the workers
+  so it never is.
 
 Why on read and not on a schedule: this app runs no beat service, and a stale
 row harms no one until someone looks at it. So every read (the API's read and
@@ -36,9 +39,9 @@ from shared.celery_app import visibility_timeout
 
 logger = logging.getLogger(__name__)
 
-#: Slack for clocks and for the worker to notice the limit.
+#: Slack for clocks, and for a redelivered message to find a free worker process.
 MARGIN = dt.timedelta(seconds=60)
-RUNNING_AT_MOST = dt.timedelta(seconds=settings.celery_task_time_limit) + MARGIN
+RUNNING_AT_MOST = dt.timedelta(seconds=visibility_timeout(settings)) + MARGIN
 PENDING_AT_MOST = dt.timedelta(seconds=visibility_timeout(settings)) + MARGIN
 
 STOPPED = "The build stopped without finishing (its worker was lost, or time ran out): retry it."

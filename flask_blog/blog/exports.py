@@ -114,8 +114,9 @@ def fail_stuck(now: datetime) -> int:
     """Fail the exports that no worker will finish; returns how many.
 
     The user sees the message and the Try again button. A run still going past
-    EXPORT_RUN_DEADLINE was killed (its worker ends every run at the hard time
-    limit); a request queued past EXPORT_QUEUE_DEADLINE lost its message.
+    EXPORT_RUN_DEADLINE was ended by the hard time limit, or its worker died and
+    its message was lost too (a redelivered message would have started a new
+    run by then); a request queued past EXPORT_QUEUE_DEADLINE lost its message.
     """
     config = current_app.config
     expires_at = now + config["EXPORT_TTL"]

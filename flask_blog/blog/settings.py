@@ -56,10 +56,13 @@ class BlogSettings(SharedSettings):
             "EXPORT_DIR": self.blog_var_dir / "exports",
             "EXPORT_TTL": timedelta(hours=self.blog_export_ttl_hours),
             # The reaper (tasks.delete_expired_exports) fails an export still running
-            # this long after it started: the worker ends every run at the hard time
-            # limit. And one still queued this long after it was asked for: Redis hands
-            # a message a dead worker had taken to another after the visibility timeout.
-            "EXPORT_RUN_DEADLINE": timedelta(seconds=self.celery_task_time_limit) + REAPER_MARGIN,
+            # this long after its run started, or still queued this long after it was
+            # asked for. Redis hands a message whose worker died to another worker
+            # after the visibility timeout, and that run starts the export afresh
+            # (a new started_at): so a killed run is resumed, not failed, and only an
+            # export no delivery will ever finish (the hard time limit ended its run,
+            # Redis lost its message) outlives the deadline.
+            "EXPORT_RUN_DEADLINE": timedelta(seconds=visibility_timeout(self)) + REAPER_MARGIN,
             "EXPORT_QUEUE_DEADLINE": timedelta(seconds=visibility_timeout(self)) + REAPER_MARGIN,
             "DEMO_PASSWORD": self.blog_demo_password,
             "SHOP_URL": self.shop_url,

@@ -1,8 +1,9 @@
 """The reaper, `delete_expired_exports` (beat, every minute), called as a plain function.
 
-It leaves no export stuck (running past the hard time limit, or queued past the
-broker's redelivery delay) and no file behind (expired archives, partial files
-of killed runs), and never deletes anything outside the export directory.
+It leaves no export stuck (running, or queued, past the broker's redelivery
+delay: a run killed with its worker is left to the redelivered message) and no
+file behind (expired archives, partial files of killed runs), and never deletes
+anything outside the export directory.
 """
 
 from __future__ import annotations
@@ -32,18 +33,27 @@ def _status(app: Flask, export_id: int) -> tuple[ExportStatus, str | None]:
 def test_the_deadlines_follow_the_celery_limits_and_the_reaper_runs_every_minute() -> None:
     settings = BlogSettings(celery_task_time_limit=100)
     config = settings.flask_config()
-    assert config["EXPORT_RUN_DEADLINE"] == timedelta(seconds=100 + 60)
+    # A run whose worker died is redelivered after the visibility timeout, and resumed.
+    assert config["EXPORT_RUN_DEADLINE"] == timedelta(seconds=visibility_timeout(settings) + 60)
     assert config["EXPORT_QUEUE_DEADLINE"] == timedelta(seconds=visibility_timeout(settings) + 60)
     assert config["CELERY"]["beat_schedule"]["delete-expired-exports"]["schedule"] == 60
 
 
-def test_a_run_past_the_hard_time_limit_fails_counting_from_its_start(app: Flask) -> None:
+def test_a_run_past_the_redelivery_delay_fails_counting_from_its_start(app: Flask) -> None:
     now, deadline = utcnow(), app.config["EXPORT_RUN_DEADLINE"]
+    hard_limit = timedelta(seconds=app.extensions["celery"].conf.task_time_limit)
     with app.app_context():
         overdue = ExportFactory(
             status=ExportStatus.RUNNING,
             created_at=now - deadline,
             started_at=now - deadline - SECOND,
+        ).id
+        # Past the hard time limit, so its worker died: its message comes back, and
+        # the run it starts finishes the export. Not the reaper's to fail yet.
+        awaiting_redelivery = ExportFactory(
+            status=ExportStatus.RUNNING,
+            created_at=now - hard_limit * 2,
+            started_at=now - hard_limit - timedelta(minutes=2),
         ).id
         # Queued for an hour, started moments ago: the time it waited does not count.
         long_queued = ExportFactory(
@@ -56,6 +66,7 @@ def test_a_run_past_the_hard_time_limit_fails_counting_from_its_start(app: Flask
 
     assert _status(app, overdue) == (ExportStatus.FAILED, "The export stopped before it finished.")
     assert _status(app, long_queued) == (ExportStatus.RUNNING, None)
+    assert _status(app, awaiting_redelivery) == (ExportStatus.RUNNING, None)
 
 
 def test_a_request_no_worker_started_fails_after_the_redelivery_delay(app: Flask) -> None:
