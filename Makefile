@@ -52,10 +52,11 @@ e2e: deps chromium ## browser tests against the running stack (`make up` first)
 	$(RUN) pytest tests_e2e
 
 # The fault suite scales the time limits down (and with them the leases and the
-# broker's redelivery delay), so a killed task's recovery is seen within a minute.
-# The soft limit stays above SQLite's 20 s busy timeout, as it does by default.
+# broker's redelivery delay, under 4 minutes), and the sweep's grace, so what
+# recovers from a fault is seen within the test. The soft limit stays above
+# SQLite's 20 s busy timeout, as it does by default.
 test-faults: deps redis ## inject faults into a native stack and check what it does
-	@CELERY_TASK_SOFT_TIME_LIMIT=30 CELERY_TASK_TIME_LIMIT=40 \
+	@CELERY_TASK_SOFT_TIME_LIMIT=30 CELERY_TASK_TIME_LIMIT=40 SHOP_CONFIRMATION_GRACE_SECONDS=10 \
 		$(RUN) python scripts/stack.py with-stack pytest tests_faults
 
 lint: deps ## ruff (format and lint), mypy, and a scan for committed secrets

@@ -7,7 +7,7 @@ namespace). Nothing else in the shop reads `os.environ`.
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from shared.settings import SharedSettings
 
@@ -31,6 +31,9 @@ class ShopSettings(SharedSettings):
     shop_admin_password: SecretStr | None = None
     # Who receives the daily sales summary.
     shop_staff_email: str = "staff@example.com"
+    # An order whose confirmation is still unsent this long after it was placed is
+    # handed to its task again by the sweep (the broker was down at commit time).
+    shop_confirmation_grace_seconds: int = Field(default=300, gt=0)
 
     def database_url(self) -> str:
         """The database URL to use, SQLite under VAR_DIR by default."""

@@ -138,7 +138,7 @@ def resend_pending_confirmations() -> int:
     admin lists them). Sending twice is harmless: the task is idempotent.
     """
     now = timezone.now()
-    grace = timedelta(minutes=settings.SHOP_CONFIRMATION_GRACE_MINUTES)
+    grace: timedelta = settings.SHOP_CONFIRMATION_GRACE
     pending = (
         Order.objects.filter(confirmation_sent_at__isnull=True)
         .filter(created__lt=now - grace, created__gte=now - timedelta(days=1))

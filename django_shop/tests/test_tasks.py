@@ -113,6 +113,18 @@ def test_the_sweep_reschedules_only_stale_unsent_orders() -> None:
     assert fresh.pk not in [call.args[0] for call in delay.call_args_list]
 
 
+def test_the_sweep_waits_the_configured_grace(settings: Settings) -> None:
+    settings.SHOP_CONFIRMATION_GRACE = timedelta(seconds=30)
+    waited = make_order()
+    make_order()  # placed just now: still its own task's
+    Order.objects.filter(pk=waited.pk).update(created=timezone.now() - timedelta(minutes=1))
+
+    with mock.patch.object(send_order_confirmation, "delay") as delay:
+        assert resend_pending_confirmations() == 1
+
+    delay.assert_called_once_with(waited.pk)
+
+
 def test_daily_sales_summary_reports_yesterday_to_the_staff(settings: Settings) -> None:
     yesterday = timezone.now() - timedelta(days=1)
     counted = make_order()

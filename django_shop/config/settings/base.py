@@ -1,5 +1,6 @@
 """Settings every environment shares. Values come from `config.env.SETTINGS`."""
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -140,4 +141,4 @@ SHOP_LINKS = {
     "Flower": SETTINGS.flower_url,
 }
 # An order whose confirmation is still unsent after this long is sent again by the sweep.
-SHOP_CONFIRMATION_GRACE_MINUTES = 5
+SHOP_CONFIRMATION_GRACE = timedelta(seconds=SETTINGS.shop_confirmation_grace_seconds)
