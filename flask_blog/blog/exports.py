@@ -152,16 +152,32 @@ def delete_expired(now: datetime) -> int:
     return len(file_names)
 
 
-def delete_stray_parts() -> int:
-    """Delete the partial archives that no running export owns (left by a killed run)."""
+def _part_files() -> dict[Path, int]:
+    """The partial archives in the export directory, with the id of the export of each."""
     export_dir: Path = current_app.config["EXPORT_DIR"]
-    # Files first, then the query: a run marks its export running before it creates
-    # its file, so a file listed here whose export is not running below is no live run's.
-    parts = {
+    return {
         path: int(match["export_id"])
         for path in export_dir.iterdir()
         if (match := _PART_NAME.fullmatch(path.name))
     }
+
+
+def delete_earlier_parts(run: Run) -> None:
+    """Delete what earlier runs of the run's export left half-written (their worker died).
+
+    The run holds the export now, so no earlier run will finish: should one still
+    be writing, it loses the export at its next write and discards its work.
+    """
+    for path, export_id in _part_files().items():
+        if export_id == run.export_id:
+            path.unlink(missing_ok=True)
+
+
+def delete_stray_parts() -> int:
+    """Delete the partial archives that no running export owns (left by a killed run)."""
+    # Files first, then the query: a run marks its export running before it creates
+    # its file, so a file listed here whose export is not running below is no live run's.
+    parts = _part_files()
     running = set(
         db.session.scalars(select(Export.id).where(Export.status == ExportStatus.RUNNING))
     )

@@ -50,6 +50,7 @@ def generate_user_archive(self: Task, user_id: int) -> None:
         error = f"The export was tried {exports.MAX_ATTEMPTS} times and never finished."
         exports.finish(run, ExportStatus.FAILED, error=error)
         return
+    exports.delete_earlier_parts(run)
     try:
         file_name = _write_archive(self, run)
     except Exception as exc:

@@ -143,6 +143,27 @@ def test_a_failed_export_records_its_error_and_deletes_its_partial_file(
     send_email.assert_not_called()
 
 
+def test_a_run_deletes_what_a_killed_run_of_its_export_left_half_written(
+    app: Flask, send_email: MagicMock
+) -> None:
+    user_id, export_id, _ = _user_with_posts(app, 1)
+    export_dir = Path(app.config["EXPORT_DIR"])
+    export_dir.mkdir(parents=True, exist_ok=True)
+    killed_run = export_dir / f".export-{export_id}-0123456789abcdef.zip.part"
+    other_export = export_dir / f".export-{export_id + 1}-0123456789abcdef.zip.part"
+    killed_run.write_bytes(b"PK half an archive")
+    other_export.write_bytes(b"PK another export's run")
+
+    generate_user_archive(user_id)
+
+    with app.app_context():
+        export = db.session.get_one(Export, export_id)
+    assert export.status is ExportStatus.READY
+    assert sorted(path.name for path in export_dir.iterdir()) == sorted(
+        [export.file_name, other_export.name]
+    )
+
+
 def test_a_run_records_its_start_and_counts_as_an_attempt(
     app: Flask, send_email: MagicMock
 ) -> None:
