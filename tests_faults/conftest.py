@@ -7,6 +7,8 @@ again (or the test fails), so one broken test does not break the next.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import threading
 import time
@@ -23,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import stack  # noqa: E402 (the script is not a package)
+from clients import Blogger, ReportsUser, Shopper  # noqa: E402
 
 from shared.settings import SharedSettings  # noqa: E402
 
@@ -46,6 +49,24 @@ def var(config: SharedSettings) -> Path:
     if not stack.native_running(config.var_dir):
         pytest.exit("the native stack is not running: run `make test-faults`", returncode=2)
     return config.var_dir
+
+
+@pytest.fixture
+def shopper(config: SharedSettings) -> Iterator[Shopper]:
+    with Shopper(config.shop_url) as customer:
+        yield customer
+
+
+@pytest.fixture
+def blogger(config: SharedSettings) -> Iterator[Blogger]:
+    with Blogger(config.blog_url) as user:
+        yield user
+
+
+@pytest.fixture
+def reports_user(config: SharedSettings) -> Iterator[ReportsUser]:
+    with ReportsUser(config.reports_url) as user:
+        yield user
 
 
 def wait_for(what: str, predicate: Callable[[], Any], *, timeout: float) -> float:
@@ -115,6 +136,18 @@ def stack_restored(config: SharedSettings, var: Path) -> Iterator[None]:
     """After each test, the whole stack runs and is healthy again."""
     yield
     restore(config, var)
+
+
+@contextmanager
+def frozen(service: str, var: Path) -> Iterator[int]:
+    """`service` hangs (SIGSTOP): connections are accepted, nothing is answered."""
+    pid = stack.service_pid(service, var)
+    assert pid is not None, f"{service} is not running"
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield pid
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -9,28 +9,41 @@ never oversold, whatever the concurrency. A pickled message runs nothing.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import re
 import secrets
 import signal
 import sqlite3
 import subprocess
-import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import pytest
 import redis
 import stack
-from conftest import ROOT, wait_for
+from celery import Celery
+from clients import (
+    Blogger,
+    ReportsUser,
+    Shopper,
+    export_id,
+    mail_count,
+    mail_counts,
+    manage,
+    new_product,
+    order_number,
+    sweep_every,
+    timed,
+)
+from conftest import frozen, wait_for
 from kombu import Connection, Exchange, Producer
 
 from shared.settings import SharedSettings
@@ -38,93 +51,8 @@ from shared.settings import SharedSettings
 # A request must answer within this, whatever the broker does (the socket
 # timeout is 3 s, one retry), with room for a loaded CI machine.
 REQUEST_SECONDS = 10.0
-
-
-# --- clients of the three apps -------------------------------------------------------
-
-
-class Client:
-    """An HTTP client of one app, with its own cookies; closed by `with`."""
-
-    def __init__(self, base_url: str, **options: Any) -> None:
-        self.base_url = base_url
-        self.client = httpx.Client(base_url=base_url, timeout=60, **options)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.close()
-
-
-class Shopper(Client):
-    """One customer of the shop, with their own session and cart."""
-
-    def products(self) -> list[int]:
-        """The ids of the products on the catalogue page."""
-        page = self.client.get("/").raise_for_status().text
-        slugs = re.findall(r'href="/products/([\w-]+)/"', page)
-        ids = []
-        for slug in dict.fromkeys(slugs):
-            detail = self.client.get(f"/products/{slug}/").text
-            ids += [int(i) for i in re.findall(r"/cart/add/(\d+)/", detail)][:1]
-        return ids
-
-    def buy(self, product_id: int, *, email: str, quantity: int = 1) -> httpx.Response:
-        """Add the product to the cart and check out; the checkout's response."""
-        token = {"csrfmiddlewaretoken": self.client.cookies["csrftoken"]}
-        self.client.post(f"/cart/add/{product_id}/", data={"quantity": quantity, **token})
-        return self.client.post("/checkout/", data={"name": "Fault Test", "email": email, **token})
-
-
-def order_number(checkout: httpx.Response) -> str:
-    """The number of the order a successful checkout redirected to."""
-    assert checkout.status_code == 302, checkout.text[:500]
-    return checkout.headers["location"].rstrip("/").rpartition("/")[2]
-
-
-class ReportsUser(Client):
-    """A signed-in user of the reports app."""
-
-    def __init__(self, base_url: str) -> None:
-        super().__init__(base_url, headers={"Origin": base_url})
-        form = {"username": f"faults-{secrets.token_hex(4)}", "password": secrets.token_hex(8)}
-        self.client.post("/register", data=form)
-
-    def request_report(self) -> httpx.Response:
-        today = dt.date.today()
-        body = {
-            "report_type": "sales_summary",
-            "format": "csv",
-            "date_from": str(today - dt.timedelta(days=30)),
-            "date_to": str(today),
-        }
-        return self.client.post("/api/reports", json=body)
-
-
-@pytest.fixture
-def shopper(config: SharedSettings) -> Iterator[Shopper]:
-    with Shopper(config.shop_url) as customer:
-        yield customer
-
-
-@pytest.fixture
-def reports_user(config: SharedSettings) -> Iterator[ReportsUser]:
-    with ReportsUser(config.reports_url) as user:
-        yield user
-
-
-def mail_count(config: SharedSettings, needle: str) -> int:
-    """How many messages in the mail catcher have `needle` in their subject."""
-    with httpx.Client() as client:
-        messages = client.get(f"{config.mail_url}/api/v1/messages", params={"limit": 10000}).json()
-    return sum(needle in message["Subject"] for message in messages["messages"])
-
-
-def timed(call: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
-    started = time.monotonic()
-    result = call(*args, **kwargs)
-    return result, time.monotonic() - started
+#: What a customer under load asks for.
+KINDS = ("page", "checkout", "export", "report")
 
 
 # --- broker faults -------------------------------------------------------------------
@@ -169,27 +97,166 @@ def redis_silent(config: SharedSettings, seconds: int) -> Iterator[None]:
         time.sleep(max(0.0, ends - time.monotonic()))
 
 
+@dataclass
+class Answer:
+    """One request of a customer under load, as it was answered."""
+
+    what: str  # page, checkout, export or report
+    status: int | None  # None: no answer within REQUEST_SECONDS
+    seconds: float
+    made: str | int | None = None  # the order number, export id or report id it created
+    body: str = ""
+
+
+class Customer:
+    """A customer of all three apps at once, signed in to each, recording every answer."""
+
+    def __init__(self, config: SharedSettings, product_id: int) -> None:
+        self.shop = Shopper(config.shop_url)
+        self.blog = Blogger(config.blog_url)
+        self.reports = ReportsUser(config.reports_url)
+        self.product_id = product_id
+        self.answers: list[Answer] = []
+
+    def close(self) -> None:
+        for client in (self.shop, self.blog, self.reports):
+            client.client.close()
+
+    def ask(self, what: str, call: Callable[[], httpx.Response]) -> httpx.Response | None:
+        started = time.monotonic()
+        try:
+            response = call()
+        except httpx.TimeoutException:
+            self.answers.append(Answer(what, None, time.monotonic() - started))
+            return None
+        answer = Answer(what, response.status_code, time.monotonic() - started)
+        answer.body = response.text[:300]
+        self.answers.append(answer)
+        return response
+
+    def one_round(self, n: int) -> None:
+        """Every page, a checkout and a report request; an export request the first time."""
+        for client in (self.shop.client, self.blog.client, self.reports.client):
+            self.ask("page", partial(client.get, "/", timeout=REQUEST_SECONDS * 2))
+        email = f"load-{secrets.token_hex(3)}-{n}@example.com"
+        checkout = self.ask("checkout", partial(self.shop.buy, self.product_id, email=email))
+        if checkout is not None and checkout.status_code == 302:
+            self.answers[-1].made = order_number(checkout)
+        report = self.ask("report", self.reports.request_report)
+        if report is not None and report.status_code == 202:
+            self.answers[-1].made = report.json()["id"]
+        if n == 0:
+            export = self.ask("export", self.blog.request_export)
+            if export is not None and export.status_code == 302:
+                self.answers[-1].made = export_id(export)
+
+    def keep_asking(self, stop: threading.Event) -> None:
+        n = 0
+        while not stop.is_set():
+            self.one_round(n)
+            n += 1
+            stop.wait(0.3)
+
+    def made(self, what: str) -> list[Any]:
+        return [answer.made for answer in self.answers if answer.what == what and answer.made]
+
+    def outcomes(self) -> list[str]:
+        """Where each report and export this customer asked for stands now."""
+        found = [self.reports.report(report)["status"] for report in self.made("report")]
+        for export in self.made("export"):
+            state = self.blog.export(export)
+            found.append(state["error"] or state["status"])
+        return found
+
+
+def pinged_through_flower(config: SharedSettings) -> Callable[[], bool]:
+    """A predicate: Flower has seen a ping sent now succeed, on each app's queue.
+
+    Flower learns of tasks from the workers' events, so this holds only once the
+    workers and Flower have both reconnected to Redis.
+    """
+    app = Celery("faults", broker=config.celery_broker_url)
+    sent = [app.send_task(PING[queue], queue=queue).id for queue in PING]
+    app.close()
+    auth = config.flower_credentials()
+
+    def seen() -> bool:
+        with httpx.Client(base_url=config.flower_url, auth=auth, timeout=5) as flower:
+            states = [flower.get(f"/api/task/info/{task_id}") for task_id in sent]
+        return all(r.status_code == 200 and r.json().get("state") == "SUCCESS" for r in states)
+
+    return seen
+
+
 @pytest.mark.parametrize("fault", ["stopped", "silent"])
-def test_a_broker_fault_never_hangs_a_request(
-    fault: str, config: SharedSettings, var: Path, shopper: Shopper, reports_user: ReportsUser
+def test_a_broker_fault_under_load_never_hangs_a_request_and_loses_nothing(
+    fault: str, config: SharedSettings, var: Path
 ) -> None:
-    product = shopper.products()[0]
-    email = f"broker-{fault}-{secrets.token_hex(3)}@example.com"
-    outage = redis_stopped(var) if fault == "stopped" else redis_silent(config, 15)
+    """Customers of all three apps keep asking while Redis is stopped, or silent.
 
-    with outage:
-        checkout, checkout_seconds = timed(shopper.buy, product, email=email)
-        report, report_seconds = timed(reports_user.request_report)
-        home, _ = timed(shopper.client.get, "/", timeout=REQUEST_SECONDS)
+    Every request answers within seconds: pages as usual, checkouts place their
+    order, report requests say 503 "unavailable", export requests show why on the
+    page. Once Redis is back, each order's email arrives exactly once (the sweep
+    sends what could not be published), each accepted report and export
+    completes, and the workers and Flower have reconnected by themselves.
+    """
+    product_id, _ = new_product(var, stock=100_000)
+    customers = [Customer(config, product_id) for _ in range(4)]
+    stop = threading.Event()
+    try:
+        with ThreadPoolExecutor(len(customers)) as pool:
+            outage = redis_stopped(var) if fault == "stopped" else redis_silent(config, 15)
+            with outage:
+                asking = [pool.submit(customer.keep_asking, stop) for customer in customers]
+                time.sleep(10)
+                stop.set()
+                for future in asking:
+                    future.result()
+        answers = [answer for customer in customers for answer in customer.answers]
 
-    # The order stands (the sweep sends its email later); the report says why not.
-    number = order_number(checkout)
-    assert checkout_seconds < REQUEST_SECONDS
-    assert report.status_code == 503, report.text
-    assert "unavailable" in report.json()["detail"]
-    assert report_seconds < REQUEST_SECONDS
-    assert home.status_code == 200
-    assert shopper.client.get(f"/orders/{number}/").status_code == 200
+        assert [a for a in answers if a.status is None or a.seconds >= REQUEST_SECONDS] == []
+        by_kind = {what: Counter(a.status for a in answers if a.what == what) for what in KINDS}
+        assert set(by_kind["page"]) == {200}, by_kind
+        assert set(by_kind["checkout"]) == {302}, by_kind  # every order placed
+        assert set(by_kind["export"]) == {302}, by_kind  # to its page, which says why
+        assert set(by_kind["report"]) <= {202, 503}, by_kind
+        assert by_kind["report"][503], by_kind  # the outage was real
+        unavailable = {a.body for a in answers if a.what == "report" and a.status == 503}
+        assert all("unavailable" in body for body in unavailable), unavailable
+
+        orders = [number for customer in customers for number in customer.made("checkout")]
+        with sweep_every(var, seconds=5):
+            emailed = lambda: all(mail_counts(config, orders).values())  # noqa: E731
+            wait_for("every order's email", emailed, timeout=120)
+        wait_for("the workers and Flower back", pinged_through_flower(config), timeout=60)
+
+        def settled() -> bool:
+            outcomes = [outcome for customer in customers for outcome in customer.outcomes()]
+            return not {"pending", "running"} & set(outcomes)
+
+        wait_for("every report and export finished", settled, timeout=90)
+        outcomes = Counter(outcome for customer in customers for outcome in customer.outcomes())
+        assert set(outcomes) <= {"done", "ready", "The export could not be queued."}, outcomes
+        time.sleep(3)
+        assert mail_counts(config, orders) == dict.fromkeys(orders, 1)
+    finally:
+        for customer in customers:
+            customer.close()
+
+
+def test_an_order_placed_while_the_broker_is_down_is_confirmed_by_the_sweep(
+    config: SharedSettings, var: Path, shopper: Shopper
+) -> None:
+    email = f"sweep-{secrets.token_hex(3)}@example.com"
+    with redis_stopped(var):
+        checkout, seconds = timed(shopper.buy, shopper.products()[6], email=email)
+    number = order_number(checkout)  # placed, with no task published
+    assert seconds < REQUEST_SECONDS
+
+    with sweep_every(var, seconds=5):
+        wait_for(f"the confirmation of {number}", partial(mail_count, config, number), timeout=60)
+    time.sleep(3)
+    assert mail_count(config, number) == 1
 
 
 def test_queued_work_survives_a_redis_restart_and_runs_once(
@@ -234,28 +301,9 @@ def test_mail_down_delays_confirmations_never_checkouts_and_sends_each_once(
 # --- concurrency ---------------------------------------------------------------------
 
 
-def manage(var: Path, code: str) -> str:
-    """Run `code` in the shop's Django shell, against the stack's database."""
-    command = [sys.executable, "manage.py", "shell", "--no-imports", "-c", code]
-    env = stack.native_env(stack.settings(), var, run_redis=False)
-    result = subprocess.run(
-        command, cwd=ROOT / "django_shop", env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
-
-
 def test_concurrent_checkouts_never_oversell(config: SharedSettings, var: Path) -> None:
     """200 customers at once for a product with 40 in stock: 40 orders, no 5xx."""
-    slug = f"fault-stock-{secrets.token_hex(3)}"
-    product_id = int(
-        manage(
-            var,
-            "from shop.models import Product; "
-            f"print(Product.objects.create(name='{slug}', slug='{slug}', description='-', "
-            "price='1.00', stock=40).pk)",
-        )
-    )
+    product_id, slug = new_product(var, stock=40)
 
     def customer(n: int) -> tuple[int | str, str | None]:
         with Shopper(config.shop_url) as customer:
@@ -323,18 +371,6 @@ def test_a_pickled_message_is_refused_and_runs_nothing(
 
 
 # --- a hung mail server, a killed sender, a locked database --------------------------
-
-
-@contextmanager
-def frozen(service: str, var: Path) -> Iterator[int]:
-    """`service` hangs (SIGSTOP): connections are accepted, nothing is answered."""
-    pid = stack.service_pid(service, var)
-    assert pid is not None, f"{service} is not running"
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield pid
-    finally:
-        os.kill(pid, signal.SIGCONT)
 
 
 def pool_processes(service: str, var: Path) -> list[int]:
