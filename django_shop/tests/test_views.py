@@ -59,7 +59,7 @@ def place_order_through_the_site(client: Client, product: Product) -> Order:
     client.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": 1})
     with mock.patch.object(send_order_confirmation, "delay"):
         client.post(reverse("shop:checkout"), {"name": "Ada", "email": "ada@example.com"})
-    return Order.objects.get()
+    return Order.objects.latest("pk")
 
 
 def test_order_page_reports_the_confirmation(client: Client) -> None:
@@ -77,10 +77,24 @@ def test_order_page_reports_the_confirmation(client: Client) -> None:
 
 
 def test_orders_are_visible_only_to_the_session_that_placed_them(client: Client) -> None:
+    """Every route of the URLconf that names an order: 404 for any other session."""
+    from django.urls import URLPattern, get_resolver
+
     order = place_order_through_the_site(client, ProductFactory())
-    stranger = Client()
-    assert stranger.get(order.get_absolute_url()).status_code == 404
-    assert stranger.get(reverse("shop:order_status", args=[order.number])).status_code == 404
+    stranger, other_customer = Client(), Client()
+    place_order_through_the_site(other_customer, ProductFactory())  # a session with orders
+    order_routes = [
+        f"shop:{pattern.name}"
+        for pattern in get_resolver("shop.urls").url_patterns
+        if isinstance(pattern, URLPattern) and "number" in pattern.pattern.converters
+    ]
+    assert order_routes == ["shop:order_detail", "shop:order_status"]
+
+    for route in order_routes:
+        url = reverse(route, args=[order.number])
+        assert client.get(url).status_code == 200, url
+        assert stranger.get(url).status_code == 404, url
+        assert other_customer.get(url).status_code == 404, url
 
 
 def test_seed_catalogue_loads_a_dozen_products_once() -> None:
