@@ -31,3 +31,41 @@ def test_every_line_link_points_at_a_line_that_exists(document: Path) -> None:
         if symbol:
             line = lines[int(number) - 1]
             assert symbol.split("(")[0] in line, f"{document.name}: {target}:{number} is {line!r}"
+
+
+RELIABILITY = ROOT / "docs" / "reliability.md"
+CODE = re.compile(r"`([^`]+)`")
+PATH = re.compile(r"^[\w.-]+(/[\w.*-]+)+/?$")
+TEST_ID = re.compile(r"^(?P<path>[\w./-]+\.py)::(?P<test>\w+)(\[[\w-]+\])?$")
+NAME = re.compile(r"^[A-Za-z_][\w.]*(\(\))?$")
+
+
+def tracked_source() -> str:
+    """The text of every file the reliability table may name, the docs excepted."""
+    suffixes = {".py", ".conf", ".yaml", ".sh", ".cfg", ".toml", ".ini"}
+    files = [
+        path
+        for path in ROOT.rglob("*")
+        if path.is_file()
+        and not SKIP & set(path.relative_to(ROOT).parts)
+        and (path.suffix in suffixes or path.parent.name == "bin" or path.name == "Makefile")
+    ]
+    return "\n".join(path.read_text(errors="replace") for path in files)
+
+
+def test_the_reliability_table_names_only_code_and_tests_that_exist() -> None:
+    """Each path exists, each test is defined where it is said to be, each name is in the code."""
+    source = tracked_source()
+    for code in CODE.findall(RELIABILITY.read_text()):
+        for item in (part.strip() for part in code.split(", ")):
+            if match := TEST_ID.fullmatch(item):
+                path = ROOT / match["path"]
+                assert path.is_file(), f"{item}: no such file"
+                assert f"def {match['test']}(" in path.read_text(), f"{item}: no such test"
+            elif PATH.fullmatch(item) and "*" not in item:
+                assert (ROOT / item.replace("APP/", "django_shop/")).exists(), f"{item}: missing"
+            elif NAME.fullmatch(item) and item not in {"make test", "make lint"}:
+                name = item.removesuffix("()").rpartition(".")[2]
+                # Case-insensitive: SMTP_TIMEOUT is the variable of `smtp_timeout`.
+                found = re.search(rf"\b{re.escape(name)}\b", source, re.IGNORECASE)
+                assert found, f"{item}: not in the code"
