@@ -9,7 +9,6 @@ cannot download its own here.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,23 +81,27 @@ class Mailbox:
     def __init__(self, base_url: str) -> None:
         self.client = httpx.Client(base_url=base_url, timeout=5)
 
-    def messages(self) -> list[dict[str, Any]]:
-        return list(self.client.get("/api/v1/messages").raise_for_status().json()["messages"])
+    def search(self, query: str) -> list[dict[str, Any]]:
+        """The newest 50 messages matching Mailpit search `query`, newest first."""
+        found = self.client.get("/api/v1/search", params={"query": query})
+        return list(found.raise_for_status().json()["messages"])
 
     def message(self, message_id: str) -> dict[str, Any]:
         return dict(self.client.get(f"/api/v1/message/{message_id}").raise_for_status().json())
 
-    def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], *, timeout: float = 30
-    ) -> dict[str, Any]:
-        """The full message (Subject, Text, HTML...) of the first one matching `predicate`."""
+    def wait_for(self, query: str, *, timeout: float = 30) -> dict[str, Any]:
+        """The full message (Subject, Text, HTML...) of the newest one matching `query`.
+
+        A search, not the list: the list is paged (50 a page), so a message can be
+        off its first page when many others arrived after it.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for summary in self.messages():
-                if predicate(summary):
-                    return self.message(summary["ID"])
+            found = self.search(query)
+            if found:
+                return self.message(found[0]["ID"])
             time.sleep(0.5)
-        pytest.fail(f"no email matched within {timeout}s")
+        pytest.fail(f"no email matched {query!r} within {timeout}s")
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +109,6 @@ def mailbox(urls: Urls) -> Mailbox:
     return Mailbox(urls.mail)
 
 
-def sent_to(address: str) -> Callable[[dict[str, Any]], bool]:
-    """A `Mailbox.wait_for` predicate: the message is addressed to `address`."""
-    return lambda summary: any(to["Address"] == address for to in summary.get("To") or [])
+def sent_to(address: str) -> str:
+    """A `Mailbox.wait_for` query: messages whose To header contains `address`."""
+    return f'to:"{address}"'
