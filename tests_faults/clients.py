@@ -137,10 +137,13 @@ class ReportsUser(Client):
 
 def mail_counts(config: SharedSettings, needles: Iterable[str]) -> dict[str, int]:
     """How many messages in the mail catcher have each of `needles` in their subject."""
-    with httpx.Client() as client:
-        messages = client.get(f"{config.mail_url}/api/v1/messages", params={"limit": 10000}).json()
-    subjects = [message["Subject"] for message in messages["messages"]]
-    return {needle: sum(needle in subject for subject in subjects) for needle in needles}
+    counts = {}
+    with httpx.Client(base_url=config.mail_url) as client:
+        for needle in needles:
+            query: dict[str, str | int] = {"query": f'subject:"{needle}"', "limit": 1}
+            found = client.get("/api/v1/search", params=query).raise_for_status().json()
+            counts[needle] = int(found["messages_count"])
+    return counts
 
 
 def mail_count(config: SharedSettings, needle: str) -> int:
