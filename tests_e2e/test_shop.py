@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 from conftest import Mailbox, Urls, sent_to
@@ -63,3 +64,5 @@ def test_checkout_sends_one_confirmation_email(page: Page, urls: Urls, mailbox: 
     assert number in message["Text"]
     assert total.removeprefix("€") in message["Text"]
     assert number in message["HTML"]
+    time.sleep(1)  # room for a second copy, were one to be sent
+    assert len(mailbox.search(sent_to(email))) == 1
