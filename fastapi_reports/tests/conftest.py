@@ -26,7 +26,6 @@ os.environ.update(
     REPORTS_DATABASE_URL=os.environ.get("REPORTS_TEST_DATABASE_URL")
     or f"sqlite:///{_VAR_DIR / 'reports.sqlite3'}",
     REPORTS_SECRET_KEY="test-secret-key-that-is-long-enough-0123456789",  # noqa: S106
-    REPORTS_CHUNK_SIZE="100",
     # Nothing reaches a real broker until `private_broker` points Celery at the test Redis.
     CELERY_BROKER_URL="redis://127.0.0.1:1/0",
     CELERY_RESULT_BACKEND_URL="redis://127.0.0.1:1/1",
