@@ -29,8 +29,6 @@ class Settings(SharedSettings):
     reports_database_url: str | None = None
     # Rows of demo sales data `bin/migrate` seeds into an empty database.
     reports_seed_rows: int = Field(default=100_000, ge=0, le=10_000_000)
-    # Rows the report task reads per query: memory is bounded by this, not the table.
-    reports_chunk_size: int = Field(default=5_000, ge=100)
     # Told (POST, JSON) when a report is ready, as a JSON list: '["https://..."]'.
     reports_webhook_urls: list[str] = []
 

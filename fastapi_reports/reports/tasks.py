@@ -13,6 +13,7 @@ import httpx
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from reports.config import settings
 from reports.db import SessionLocal
@@ -20,7 +21,7 @@ from reports.files import remove_report_files, report_file_name
 from reports.models import Report, ReportStatus
 from reports.notify import post_notices
 from reports.runs import Run, RunSupersededError
-from reports.sales import Summary, count_sales, iter_sale_chunks
+from reports.sales import Summary, date_slices, summarize_slice
 from reports.schemas import Period, ReportFormat
 from reports.writers import write_report
 from shared.celery_app import IDEMPOTENT
@@ -84,19 +85,15 @@ def _build(task: Task, run: Run) -> str:
             run.finish(ReportStatus.FAILED, message=message)
             return ReportStatus.FAILED
         report = session.get_one(Report, run.report_id)
-
-        total = count_sales(session, report.date_from, report.date_to)
+        # Progress counts days, not sales: the days are known for free, where counting
+        # the sales first would scan the range twice. The bar moves evenly through the
+        # calendar, ahead of the work or behind it only as unevenly as the sales fall.
         reporter = ProgressReporter(
-            task, total, on_update=lambda progress: run.store_progress(session, progress)
+            task,
+            (report.date_to - report.date_from).days + 1,
+            on_update=lambda progress: run.store_progress(session, progress),
         )
-        reporter.update(0, "Reading sales")
-        summary = Summary(Period(report.period))
-        chunks = iter_sale_chunks(
-            session, report.date_from, report.date_to, chunk_size=settings.reports_chunk_size
-        )
-        for chunk in chunks:
-            summary.add(chunk)
-            reporter.update(summary.source_rows, f"Read {summary.source_rows:,} of {total:,} sales")
+        summary = _sum_sales(session, report, reporter)
 
     path = settings.files_dir / report_file_name(run.report_id, run.task_id, report.format)
     write_report(path, summary, ReportFormat(report.format))
@@ -106,8 +103,8 @@ def _build(task: Task, run: Run) -> str:
         file_name=path.name,
         row_count=len(summary.groups),
         source_rows=summary.source_rows,
-        progress_current=total,
-        progress_total=total,
+        progress_current=reporter.total,
+        progress_total=reporter.total,
     )
     if not done:  # cancelled or failed while the file was being written; the name is ours only
         path.unlink(missing_ok=True)
@@ -115,6 +112,24 @@ def _build(task: Task, run: Run) -> str:
     if settings.reports_webhook_urls:
         notify_report_ready.delay(run.report_id)
     return ReportStatus.DONE
+
+
+def _sum_sales(session: Session, report: Report, reporter: ProgressReporter) -> Summary:
+    """The report's summary, summed one slice of days at a time, with progress after each.
+
+    `reporter` writes to the row (`Run.store_progress`), and every slice ends in
+    such a write: conditional on the report still being this run's, so a cancel,
+    the reaper or a retry raises RunSupersededError there, before the next slice
+    is read; and committed, so no read stays open from one slice to the next.
+    """
+    summary = Summary(Period(report.period))
+    reporter.update(0, "Adding up the sales")
+    for first, last in date_slices(report.date_from, report.date_to):
+        summary.add(summarize_slice(session, first, last))
+        days_done = (last - report.date_from).days + 1
+        message = f"Added up the sales to {last.isoformat()}: {summary.source_rows:,} so far"
+        reporter.update(days_done, message, force=True)  # each slice, not each 0.5 s
+    return summary
 
 
 def _status_now(report_id: int) -> str:

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,6 @@ os.environ.update(
     REPORTS_DATABASE_URL=os.environ.get("REPORTS_TEST_DATABASE_URL")
     or f"sqlite:///{_VAR_DIR / 'reports.sqlite3'}",
     REPORTS_SECRET_KEY="test-secret-key-that-is-long-enough-0123456789",  # noqa: S106
-    REPORTS_CHUNK_SIZE="100",
     # Nothing reaches a real broker until `private_broker` points Celery at the test Redis.
     CELERY_BROKER_URL="redis://127.0.0.1:1/0",
     CELERY_RESULT_BACKEND_URL="redis://127.0.0.1:1/1",
@@ -35,13 +35,15 @@ from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
 from fastapi.routing import iter_route_contexts  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import delete, update  # noqa: E402
+from sqlalchemy import delete, select, update  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from reports.celery_app import celery_app  # noqa: E402
 from reports.db import SessionLocal, engine  # noqa: E402
 from reports.main import create_app  # noqa: E402
-from reports.models import AuditEvent, Base, Report, User  # noqa: E402
+from reports.models import AuditEvent, Base, Report, Sale, User  # noqa: E402
+from reports.sales import period_of  # noqa: E402
+from reports.schemas import Period  # noqa: E402
 from reports.security import hash_password  # noqa: E402
 from reports.seed import seed_sales  # noqa: E402
 
@@ -194,6 +196,31 @@ def alice(users: Users, client: TestClient) -> User:
 def bob(users: Users) -> User:
     """Another user, signed in nowhere."""
     return users.create("bob")
+
+
+def _sum_rows_one_by_one(
+    session: Session, date_from: dt.date, date_to: dt.date, period: Period
+) -> list[tuple[str, str, int, int, Decimal]]:
+    # What the build computed before it summed in the database: every row read,
+    # and added up in Decimal. The slices and the file must come to exactly this.
+    groups: dict[tuple[str, str], list[Any]] = {}
+    rows = session.execute(
+        select(Sale.sold_on, Sale.region, Sale.quantity, Sale.amount).where(
+            Sale.sold_on.between(date_from, date_to)
+        )
+    )
+    for sold_on, region, quantity, amount in rows:
+        totals = groups.setdefault((period_of(sold_on, period), region), [0, 0, Decimal("0.00")])
+        totals[0] += 1
+        totals[1] += quantity
+        totals[2] += amount
+    return [(period_, region, *totals) for (period_, region), totals in sorted(groups.items())]
+
+
+@pytest.fixture
+def sum_rows_one_by_one() -> Callable[..., list[tuple[str, str, int, int, Decimal]]]:
+    """The report's rows from the sales read one by one: what the grouped reads must match."""
+    return _sum_rows_one_by_one
 
 
 @pytest.fixture

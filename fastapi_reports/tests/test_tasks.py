@@ -4,31 +4,43 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Callable, Iterator
+import io
+from collections.abc import Callable
 from typing import Any
 from unittest.mock import patch
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from reports import service, tasks
 from reports.config import settings
 from reports.db import SessionLocal
-from reports.models import Report, ReportStatus, User
+from reports.models import Report, ReportStatus, Sale, User
 from reports.reaper import RUNNING_AT_MOST, fail_stale_reports
 from reports.runs import Run
-from reports.sales import HEADER, count_sales
+from reports.sales import HEADER, date_slices
+from reports.schemas import Period
 from reports.tasks import MAX_DELIVERIES, MAX_RETRIES, build_report, ping
 
 MakeReport = Callable[..., Report]
+TODAY = dt.datetime.now(dt.UTC).date()
 
 
 def reload(session: Session, report: Report) -> Report:
     session.expire_all()
     return session.get_one(Report, report.id)
+
+
+def sales_in(session: Session, report: Report) -> int:
+    in_range = Sale.sold_on.between(report.date_from, report.date_to)
+    return session.scalar(select(func.count()).select_from(Sale).where(in_range)) or 0
+
+
+def days_of(report: Report) -> int:
+    return (report.date_to - report.date_from).days + 1
 
 
 def test_ping_names_its_worker() -> None:
@@ -41,7 +53,7 @@ def test_builds_the_csv_and_records_the_outcome(
     report = make_report(bob)
     assert build_report(report.id) == "done"
     report = reload(session, report)
-    expected_sales = count_sales(session, report.date_from, report.date_to)
+    expected_sales = sales_in(session, report)
     assert report.status == ReportStatus.DONE
     assert (report.percent, report.source_rows) == (100, expected_sales)
     assert report.finished_at is not None
@@ -51,6 +63,26 @@ def test_builds_the_csv_and_records_the_outcome(
     assert tuple(header) == HEADER
     assert len(rows) == report.row_count
     assert sum(int(row[2]) for row in rows) == expected_sales
+
+
+@pytest.mark.parametrize("period", list(Period))
+def test_the_file_is_what_summing_the_rows_one_by_one_writes(
+    session: Session,
+    bob: User,
+    make_report: MakeReport,
+    sum_rows_one_by_one: Callable[..., list[tuple[Any, ...]]],
+    period: Period,
+) -> None:
+    # A year, so slices end inside weeks and months; the file is the one the
+    # build wrote when it read every row and summed them in Python, byte for byte.
+    report = make_report(bob, period=period, date_from=TODAY - dt.timedelta(days=365))
+    assert build_report(report.id) == "done"
+    report = reload(session, report)
+    rows = sum_rows_one_by_one(session, report.date_from, report.date_to, period)
+    expected = io.StringIO(newline="")
+    csv.writer(expected).writerows([HEADER, *rows])
+    assert report.file_name is not None
+    assert (settings.files_dir / report.file_name).read_bytes() == expected.getvalue().encode()
 
 
 @pytest.mark.parametrize(
@@ -71,18 +103,24 @@ def test_progress_is_mirrored_into_the_row(
     session: Session, bob: User, make_report: MakeReport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[tuple[int, int]] = []
+    messages: list[str] = []
     store = Run.store_progress
 
     def spy(run: Run, session_: Session, progress: Any) -> None:
         store(run, session_, progress)
         seen.append((progress["current"], progress["total"]))
+        messages.append(progress["message"])
 
     monkeypatch.setattr(Run, "store_progress", spy)
     report = make_report(bob)
     build_report(report.id)
-    total = reload(session, report).source_rows
-    assert seen[0] == (0, total)
-    assert seen[-1] == (total, total)
+    report = reload(session, report)
+    # In days: one write to start, then one after each slice, the last at the end.
+    days, slices = days_of(report), date_slices(report.date_from, report.date_to)
+    assert len(slices) >= 3
+    assert seen == [(0, days)] + [((last - report.date_from).days + 1, days) for _, last in slices]
+    assert (report.progress_current, report.progress_total) == (days, days)
+    assert messages[-1] == f"Added up the sales to {report.date_to}: {report.source_rows:,} so far"
 
 
 def test_a_finished_report_is_not_built_again(
@@ -113,28 +151,55 @@ def test_cancel_while_running_stops_the_build(
     assert report.file_name is None
 
 
+def test_a_cancel_stops_the_build_before_the_next_slice(
+    session: Session, bob: User, make_report: MakeReport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = make_report(bob)
+    summed: list[dt.date] = []
+    summarize = tasks.summarize_slice
+
+    def sum_then_cancel(session_: Session, date_from: dt.date, date_to: dt.date) -> Any:
+        summed.append(date_from)
+        with SessionLocal() as other:
+            assert service.cancel_report(other, other.get_one(Report, report.id))
+        return summarize(session_, date_from, date_to)
+
+    monkeypatch.setattr(tasks, "summarize_slice", sum_then_cancel)
+    assert build_report(report.id) == "cancelled"
+    assert summed == [report.date_from]  # the first slice, and no other
+    assert files_of(report) == []
+
+
 def test_soft_time_limit_fails_the_report_with_advice(
     session: Session, bob: User, make_report: MakeReport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def too_slow(*_: Any, **__: Any) -> Iterator[Any]:
-        raise SoftTimeLimitExceeded
-        yield
+    summed: list[dt.date] = []
+    summarize = tasks.summarize_slice
 
-    monkeypatch.setattr(tasks, "iter_sale_chunks", too_slow)
+    def too_slow_at_the_second_slice(
+        session_: Session, date_from: dt.date, date_to: dt.date
+    ) -> Any:
+        summed.append(date_from)
+        if len(summed) == 2:
+            raise SoftTimeLimitExceeded
+        return summarize(session_, date_from, date_to)
+
+    monkeypatch.setattr(tasks, "summarize_slice", too_slow_at_the_second_slice)
     report = make_report(bob)
     assert build_report(report.id) == "failed"
     report = reload(session, report)
     assert (report.status, report.message) == ("failed", "Took too long: try a shorter range.")
+    assert (report.file_name, files_of(report)) == (None, [])
 
 
-def database_down(*_: Any, **__: Any) -> int:
-    raise OperationalError("SELECT count(*)", {}, Exception("connection refused"))
+def database_down(*_: Any, **__: Any) -> list[Any]:
+    raise OperationalError("SELECT sold_on, region, …", {}, Exception("connection refused"))
 
 
 def test_database_errors_are_retried(
     session: Session, bob: User, make_report: MakeReport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tasks, "count_sales", database_down)
+    monkeypatch.setattr(tasks, "summarize_slice", database_down)
     retried: list[dict[str, Any]] = []
     monkeypatch.setattr(
         build_report, "retry", lambda **kwargs: retried.append(kwargs) or RuntimeError("retry")
@@ -151,7 +216,7 @@ def test_database_errors_are_retried(
 def test_the_last_retry_fails_the_report(
     session: Session, bob: User, make_report: MakeReport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tasks, "count_sales", database_down)
+    monkeypatch.setattr(tasks, "summarize_slice", database_down)
     report = make_report(bob)
     build_report.push_request(retries=MAX_RETRIES)
     try:
@@ -187,14 +252,14 @@ def test_the_start_of_the_work_is_recorded(
     report = make_report(bob, task_id="the-message")
     seen: list[tuple[str, bool, int]] = []
 
-    def spy(*_: Any, **__: Any) -> Iterator[Any]:
+    def spy(*_: Any, **__: Any) -> list[Any]:
         row = reload(session, report)
         seen.append((row.status, row.started_at is not None, row.attempts))
-        yield from ()
+        return []
 
-    monkeypatch.setattr(tasks, "iter_sale_chunks", spy)
+    monkeypatch.setattr(tasks, "summarize_slice", spy)
     assert run_as_message("the-message", report.id) == "done"
-    assert seen == [("running", True, 1)]
+    assert set(seen) == {("running", True, 1)}
 
 
 def fail_as_the_reaper_does(session: Session, report: Report) -> None:
@@ -233,7 +298,7 @@ def test_a_late_run_never_overwrites_what_happened_meanwhile(
 ) -> None:
     report = make_report(bob, task_id="the-late-message")
     patched, original = {
-        "reading": ("count_sales", tasks.count_sales),
+        "reading": ("summarize_slice", tasks.summarize_slice),
         "writing": ("write_report", tasks.write_report),
     }[moment]
 

@@ -6,19 +6,19 @@ import csv
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 
-from reports.sales import HEADER, Summary
+from reports.sales import HEADER, DayTotals, Summary
 from reports.schemas import Period, ReportFormat
 from reports.writers import atomic_path, write_report
 
 
-def sale(day: dt.date, region: str, quantity: int, amount: str) -> Any:
-    return SimpleNamespace(sold_on=day, region=region, quantity=quantity, amount=Decimal(amount))
+def sale(day: dt.date, region: str, quantity: int, amount: str) -> DayTotals:
+    """One sale, as the day's totals a slice returns for it."""
+    cents = int(Decimal(amount) * 100)
+    return DayTotals(day=day.isoformat(), region=region, orders=1, quantity=quantity, cents=cents)
 
 
 @pytest.fixture
