@@ -139,6 +139,16 @@ def stack_restored(config: SharedSettings, var: Path) -> Iterator[None]:
 
 
 @contextmanager
+def stopped(service: str, var: Path) -> Iterator[None]:
+    """`service` is stopped (supervisorctl stop: SIGTERM, as a deploy does) in the block."""
+    stack.supervisorctl(var, "stop", service, timeout=60)
+    try:
+        yield
+    finally:
+        stack.supervisorctl(var, "start", service, timeout=60)
+
+
+@contextmanager
 def frozen(service: str, var: Path) -> Iterator[int]:
     """`service` hangs (SIGSTOP): connections are accepted, nothing is answered."""
     pid = stack.service_pid(service, var)

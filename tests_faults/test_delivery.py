@@ -43,7 +43,7 @@ from clients import (
     sweep_every,
     timed,
 )
-from conftest import frozen, wait_for
+from conftest import frozen, stopped, wait_for
 from kombu import Connection, Exchange, Producer
 
 from shared.settings import SharedSettings
@@ -60,16 +60,6 @@ KINDS = ("page", "checkout", "export", "report")
 
 def redis_client(config: SharedSettings) -> redis.Redis:
     return redis.Redis.from_url(config.celery_broker_url, socket_timeout=5)
-
-
-@contextmanager
-def stopped(service: str, var: Path) -> Iterator[None]:
-    """`service` is stopped (supervisorctl stop: SIGTERM, as a deploy does) in the block."""
-    stack.supervisorctl(var, "stop", service, timeout=60)
-    try:
-        yield
-    finally:
-        stack.supervisorctl(var, "start", service, timeout=60)
 
 
 @contextmanager
@@ -428,14 +418,13 @@ def test_a_task_retries_while_the_database_is_locked_then_succeeds(
     log = var / "log" / "shop-worker.log"
     locked = "database is locked"
     before = log.read_text().count(locked)
-    with stopped("shop-worker", var):
-        number = order_number(shopper.buy(shopper.products()[4], email=email))
-    # The worker starts and finds the database locked for longer than its
-    # 20 s busy timeout: the claim fails with OperationalError and is retried.
     database = sqlite3.connect(var / "shop.sqlite3", isolation_level=None)
     try:
-        database.execute("BEGIN EXCLUSIVE")
-        wait_for("the worker", partial(stack.service_pid, "shop-worker", var), timeout=30)
+        with stopped("shop-worker", var):
+            number = order_number(shopper.buy(shopper.products()[4], email=email))
+            # Locked before the worker starts, for longer than its 20 s busy
+            # timeout: the claim fails with OperationalError and is retried.
+            database.execute("BEGIN EXCLUSIVE")
         wait_for("a retry", lambda: log.read_text().count(locked) > before, timeout=60)
     finally:
         database.rollback()
