@@ -24,7 +24,7 @@ from reports.runs import Run, RunSupersededError
 from reports.sales import Summary, date_slices, summarize_slice
 from reports.schemas import Period, ReportFormat
 from reports.writers import write_report
-from shared.celery_app import IDEMPOTENT
+from shared.celery_app import IDEMPOTENT, MAX_RETRY_DELAY
 from shared.progress import ProgressReporter
 
 logger = logging.getLogger(__name__)
@@ -143,6 +143,7 @@ def _status_now(report_id: int) -> str:
     name="reports.notify_report_ready",
     autoretry_for=(httpx.HTTPError,),
     retry_backoff=True,
+    retry_backoff_max=MAX_RETRY_DELAY,
     max_retries=5,
 )
 def notify_report_ready(self: Task, report_id: int) -> list[int]:

@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from celery import Task
 
@@ -10,6 +15,7 @@ from shared.celery_app import (
     make_celery,
 )
 from shared.settings import SharedSettings
+from shared.testing import free_port
 
 
 def test_config_is_json_only() -> None:
@@ -132,3 +138,29 @@ def test_a_retry_that_outlives_the_visibility_timeout_is_refused() -> None:
 
     with pytest.raises(RedeliveryConfigError, match=r"example\.slow_retry"):
         check_retry_delays(app)
+
+
+WORKER_WITH_A_SLOW_RETRY = """
+from shared.celery_app import make_celery
+
+app = make_celery("slow_retry", default_queue="slow_retry")
+
+
+@app.task(autoretry_for=(OSError,), retry_backoff=True, retry_backoff_max=100_000)
+def slow_retry() -> None: ...
+"""
+
+
+def test_a_worker_whose_retry_outlives_the_visibility_timeout_refuses_to_start(
+    tmp_path: Path,
+) -> None:
+    """The real command: Celery ignores an Exception raised in worker_init, not this."""
+    (tmp_path / "slow_retry_app.py").write_text(WORKER_WITH_A_SLOW_RETRY)
+    command = [sys.executable, "-m", "celery", "-A", "slow_retry_app", "worker", "--pool", "solo"]
+    # A broker nothing listens on: a worker that wrongly starts retries it, and times out here.
+    env = {**os.environ, "CELERY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    worker = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert worker.returncode != 0
+    assert "refusing to start the worker: slow_retry_app.slow_retry may retry" in worker.stderr

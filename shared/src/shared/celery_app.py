@@ -183,8 +183,15 @@ def check_retry_delays(app: Celery) -> None:
 
 
 def _refuse_retries_that_outlive_redelivery(sender: Any, **kwargs: Any) -> None:
-    """A worker refuses to start with a configuration that runs retries twice."""
-    check_retry_delays(sender.app)
+    """A worker refuses to start with a configuration that runs retries twice.
+
+    Celery logs whatever Exception a signal receiver raises and goes on, so the
+    refusal is a SystemExit: the worker stops before it consumes anything.
+    """
+    try:
+        check_retry_delays(sender.app)
+    except RedeliveryConfigError as error:
+        raise SystemExit(f"refusing to start the worker: {error}") from error
 
 
 def _not_configured_by_source(app: Celery, config: dict[str, Any]) -> dict[str, Any]:
