@@ -1,0 +1,9 @@
+"""The benchmark modules `make bench` runs, in this order.
+
+Each is a module of this package with a `main() -> list[Figure]`. Adding one to the
+run, and its table to docs/benchmarks.md, is one line here.
+"""
+
+from __future__ import annotations
+
+MODULES: tuple[str, ...] = ()

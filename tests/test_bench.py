@@ -1,0 +1,106 @@
+"""The pure parts of the benchmarks: the statistics, the pages they write, the parsers.
+
+What the benchmarks measure is checked by `make bench`, never by a timed test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import report, stats
+from bench.figures import Figure, Verdict
+from bench.registry import MODULES
+
+
+def test_median_and_percentiles_interpolate_between_ranks() -> None:
+    values = [4.0, 1.0, 3.0, 2.0]
+    assert stats.median(values) == 2.5
+    assert stats.percentile(values, 0) == 1.0
+    assert stats.percentile(values, 50) == 2.5
+    assert stats.percentile(values, 100) == 4.0
+    # numpy.percentile(range(1, 101), 95) == 95.05
+    assert stats.percentile([float(n) for n in range(1, 101)], 95) == pytest.approx(95.05)
+
+
+def test_statistics_of_nothing_are_refused() -> None:
+    with pytest.raises(ValueError, match="no values"):
+        stats.median([])
+    with pytest.raises(ValueError, match="0 to 100"):
+        stats.percentile([1.0], 101)
+
+
+def test_rounds_rotate_so_that_no_variant_always_goes_first() -> None:
+    assert list(stats.rounds(["a", "b"], 4)) == [["a", "b"], ["b", "a"], ["a", "b"], ["b", "a"]]
+    assert list(stats.rounds(["a", "b", "c"], 2)) == [["a", "b", "c"], ["b", "c", "a"]]
+
+
+def test_paired_comparisons_compare_within_each_round() -> None:
+    # A slow second round slows both sides: paired, the ratio stays 1.1.
+    measured, baseline = [1.1, 11.0, 2.2], [1.0, 10.0, 2.0]
+    assert stats.paired_ratio(measured, baseline) == pytest.approx(1.1)
+    assert stats.paired_difference(measured, baseline) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="rounds"):
+        stats.paired_ratio([1.0], [1.0, 2.0])
+
+
+def test_a_figure_passes_at_or_under_its_target() -> None:
+    assert Figure("f", 1.05, "x", target=1.05).verdict is Verdict.MET
+    assert Figure("f", 1.06, "x", target=1.05).verdict is Verdict.MISSED
+    assert Figure("f", 99.0, "ms").verdict is Verdict.NONE
+
+
+def test_values_are_shown_with_their_unit() -> None:
+    assert report.format_value(1.0312, "x") == "1.031x"
+    assert report.format_value(0.02714, "ms") == "0.0271 ms"
+    assert report.format_value(23.71, "s") == "23.7 s"
+    assert report.format_value(505.2, "ms") == "505 ms"
+
+
+HEADER = {"CPU": "a CPU", "git commit": "abc (bench)"}
+RESULT = report.ModuleResult(
+    module="bench.example",
+    title="An example",
+    description="What it measures.",
+    seconds=12.0,
+    figures=(
+        Figure("fast | enough", 0.5, "ms", target=1.0, comparison="p50", samples=(0.51234567,)),
+        Figure("slow", 2.0, "ms", target=1.0),
+        Figure("context", 3.0, "s"),
+    ),
+)
+
+
+def test_the_page_has_the_machine_and_a_row_per_figure_with_its_verdict() -> None:
+    page = report.markdown(HEADER, [RESULT])
+    assert "| CPU | a CPU |" in page
+    assert "## An example" in page
+    assert "[`bench/example.py`](../bench/example.py), 12 s. What it measures." in page
+    assert "| fast \\| enough | 0.5 ms | <= 1 ms | pass | p50 |" in page
+    assert "| slow | 2 ms | <= 1 ms | miss |  |" in page
+    assert "| context | 3 s |  | - |  |" in page
+
+
+def test_writing_the_page_again_keeps_the_notes_written_by_hand(tmp_path: Path) -> None:
+    page, data = tmp_path / "benchmarks.md", tmp_path / "benchmarks.json"
+    report.write(HEADER, [RESULT], markdown_path=page, json_path=data)
+    page.write_text(page.read_text() + "## Notes\n\nWhy the slow one misses.\n")
+
+    report.write(HEADER, [RESULT], markdown_path=page, json_path=data)
+    report.write(HEADER, [RESULT], markdown_path=page, json_path=data)
+
+    text = page.read_text()
+    assert text.count(report.NOTES_MARKER) == 1
+    assert text.endswith(f"{report.NOTES_MARKER}\n## Notes\n\nWhy the slow one misses.\n")
+    figures = json.loads(data.read_text())["modules"][0]["figures"]
+    assert figures[0]["samples"] == [0.5123]
+    assert [figure["verdict"] for figure in figures] == ["pass", "miss", "-"]
+
+
+def test_the_registry_names_modules_of_the_bench_package_only_once() -> None:
+    assert len(set(MODULES)) == len(MODULES)
+    root = Path(__file__).resolve().parents[1]
+    for name in MODULES:
+        assert (root / (name.replace(".", "/") + ".py")).is_file(), name
