@@ -6,4 +6,7 @@ run, and its table to docs/benchmarks.md, is one line here.
 
 from __future__ import annotations
 
-MODULES: tuple[str, ...] = ("bench.integration",)
+MODULES: tuple[str, ...] = (
+    "bench.integration",
+    "bench.enqueue",
+)
