@@ -9,4 +9,5 @@ from __future__ import annotations
 MODULES: tuple[str, ...] = (
     "bench.integration",
     "bench.enqueue",
+    "bench.confirmation",
 )

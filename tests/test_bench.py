@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench import report, stats
+from bench.confirmation import order_number
 from bench.figures import Figure, Verdict
 from bench.registry import MODULES
 
@@ -104,3 +105,8 @@ def test_the_registry_names_modules_of_the_bench_package_only_once() -> None:
     root = Path(__file__).resolve().parents[1]
     for name in MODULES:
         assert (root / (name.replace(".", "/") + ".py")).is_file(), name
+
+
+def test_the_order_number_is_read_from_the_confirmation_message_id() -> None:
+    assert order_number("<order-SO-7K2M9QXA.confirmation@example.com>") == "SO-7K2M9QXA"
+    assert order_number("<20261201.123@vm>") is None
