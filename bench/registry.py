@@ -10,4 +10,6 @@ MODULES: tuple[str, ...] = (
     "bench.integration",
     "bench.enqueue",
     "bench.confirmation",
+    # Last: it stops the stack and starts it again.
+    "bench.startup",
 )

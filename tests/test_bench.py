@@ -14,6 +14,7 @@ from bench import report, stats
 from bench.confirmation import order_number
 from bench.figures import Figure, Verdict
 from bench.registry import MODULES
+from bench.startup import BEATS, Timeline, import_self_times, read_supervisord_log
 
 
 def test_median_and_percentiles_interpolate_between_ranks() -> None:
@@ -110,3 +111,36 @@ def test_the_registry_names_modules_of_the_bench_package_only_once() -> None:
 def test_the_order_number_is_read_from_the_confirmation_message_id() -> None:
     assert order_number("<order-SO-7K2M9QXA.confirmation@example.com>") == "SO-7K2M9QXA"
     assert order_number("<20261201.123@vm>") is None
+
+
+def test_import_times_are_summed_by_top_level_package() -> None:
+    output = "\n".join(
+        [
+            "import time: self [us] | cumulative | imported package",
+            "import time:       100 |        100 |     celery.utils",
+            "import time:        50 |        150 |   celery",
+            "import time:      2000 |       2000 | django",
+        ]
+    )
+    assert import_self_times(output) == {"django": 2000, "celery": 150}
+
+
+def test_spawn_times_and_the_beats_running_come_from_supervisords_log(tmp_path: Path) -> None:
+    log = tmp_path / "supervisord.log"
+    old = "2026-12-01 21:57:31,256 INFO spawned: 'mail' with pid 1\n"
+    log.write_text(old)
+    log.write_text(
+        old
+        + "2026-12-01 21:57:54,088 INFO spawned: 'mail' with pid 30062\n"
+        + "2026-12-01 21:57:54,115 INFO spawned: 'shop-beat' with pid 30068\n"
+        + "2026-12-01 21:57:57,754 INFO success: mail entered RUNNING state, process has...\n"
+        + "2026-12-01 21:57:57,754 INFO success: shop-beat entered RUNNING state, process...\n"
+    )
+    timeline = Timeline(started=0.0)
+
+    read_supervisord_log(log, len(old), timeline)
+
+    assert set(timeline.spawned) == {"mail", "shop-beat"}
+    assert timeline.healthy["shop-beat"] - timeline.spawned["shop-beat"] == pytest.approx(3.639)
+    assert "mail" not in timeline.healthy  # probed, not taken from the log
+    assert "shop-beat" in BEATS
