@@ -19,7 +19,9 @@ restarted stack.
 
 from __future__ import annotations
 
+import os
 import re
+import resource
 import subprocess
 import sys
 import threading
@@ -63,6 +65,8 @@ class Timeline:
     healthy: dict[str, float] = field(default_factory=dict)
     output: list[tuple[float, str]] = field(default_factory=list)  # make up's lines
     returned: float = 0.0
+    make_cpu: float = 0.0  # CPU seconds of `make up` and what it waited for (bin/migrate)
+    service_cpu: dict[str, float] = field(default_factory=dict)  # each service's, to start
 
 
 def read_supervisord_log(log: Path, offset: int, timeline: Timeline) -> None:
@@ -162,13 +166,55 @@ def warm_up(bench: Stack) -> Timeline:
     supervisord_log = bench.var / "log" / "supervisord.log"
     offset = supervisord_log.stat().st_size if supervisord_log.exists() else 0
     timeline = Timeline(started=time.time())
+    cpu_before = children_cpu()
     with Watcher(bench, timeline):
         try:
             make("up", bench.log_dir / "startup-make-up.log", timeline)
         finally:
             timeline.returned = time.time()
+    timeline.make_cpu = children_cpu() - cpu_before
+    timeline.service_cpu = services_cpu(bench)
     read_supervisord_log(supervisord_log, offset, timeline)
     return timeline
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's children that exited, and of what they waited for:
+    `make up`, uv, stack.py and the three bin/migrate with their Python processes, not
+    supervisord (it detaches) nor the services it starts.
+    """
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def services_cpu(bench: Stack) -> dict[str, float]:
+    """CPU seconds each service has used since it started (its process and descendants):
+    read right after `make up` returns, that is what starting it took.
+    """
+    parents: dict[int, int] = {}
+    spent: dict[int, float] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue  # /proc/self, /proc/cpuinfo...
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # it just exited
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        spent[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    found = {}
+    for name, (_, description) in stack.program_states(bench.var).items():
+        if not (running := re.match(r"pid (\d+)", description)):
+            continue
+        family, grew = {int(running[1])}, True
+        while grew:
+            children = {child for child, parent in parents.items() if parent in family}
+            grew = not children <= family
+            family |= children
+        found[name] = sum(spent.get(member, 0.0) for member in family)
+    return found
 
 
 def phase(timeline: Timeline, text: str) -> float:
@@ -220,6 +266,7 @@ def timeline_figures(timeline: Timeline, services: list[str]) -> list[Figure]:
             "s",
             comparison="stack.py's probes: one loop a second, a 1 s Celery ping per pending worker",
         ),
+        *cpu_figures(timeline),
     ]
     for name in sorted(services, key=lambda name: timeline.healthy[name]):
         how = "RUNNING after supervisord's startsecs (3 s)" if name in BEATS else "its probe"
@@ -232,6 +279,34 @@ def timeline_figures(timeline: Timeline, services: list[str]) -> list[Figure]:
             )
         )
     return found
+
+
+def cpu_figures(timeline: Timeline) -> list[Figure]:
+    """The CPU the warm start took, and the least time that takes on this machine."""
+    services = sum(timeline.service_cpu.values())
+    heaviest = sorted(timeline.service_cpu.items(), key=lambda item: -item[1])[:4]
+    cores = os.cpu_count() or 1
+    return [
+        Figure(
+            "  CPU: make, uv, stack.py and the three bin/migrate",
+            timeline.make_cpu,
+            "s",
+            comparison="user and system time of `make up` and the processes it waited for",
+        ),
+        Figure(
+            "  CPU: every service, to start",
+            services,
+            "s",
+            comparison="each service's process and descendants, read as `make up` returned; most: "
+            + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in heaviest),
+        ),
+        Figure(
+            f"  that CPU spread over the machine's {cores} cores",
+            (timeline.make_cpu + services) / cores,
+            "s",
+            comparison="the least a warm `make up` can take here, with nothing else running",
+        ),
+    ]
 
 
 def migrate_alone(app: str, bench: Stack) -> Figure:
