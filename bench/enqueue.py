@@ -53,8 +53,8 @@ from bench.harness import (
 from bench.servers import CUSTOMER_DOMAIN
 from blog.settings import BlogSettings
 
-ROUNDS = 10
-REQUESTS = 30  # per server and round
+ROUNDS = 20
+REQUESTS = 25  # per server and round
 WARMUP = 10  # requests to each server before the rounds
 VARIANTS = ("real", "noop")
 SERVER_START_SECONDS = 60.0
