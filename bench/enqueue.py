@@ -17,14 +17,18 @@ queued behind another; what an endpoint needs first and is not timed (the shop's
 add-to-cart, deleting the blog user's previous export so that each request starts
 a new one) is done between requests. The two servers are measured in interleaved
 rounds; the added p50 is the median over rounds of the difference of the two p50s
-of that round. The bench's orders are cancelled at the end and its product taken
-off sale; the blog's exports are deleted; the reports are cancelled.
+of that round. Beside it, for context, one publish timed alone (wall and CPU), in a
+loop outside any request, with the app loaded as its server loads it: on a loaded
+machine the added p50 grows with the wait for a core, the publish itself does not.
+The bench's orders are cancelled at the end and its product taken off sale; the
+blog's exports are deleted; the reports are cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import re
 import secrets
 import subprocess
@@ -56,6 +60,7 @@ from blog.settings import BlogSettings
 ROUNDS = 20
 REQUESTS = 25  # per server and round
 WARMUP = 10  # requests to each server before the rounds
+PUBLISHES = 1000  # publishes timed alone, outside any request
 VARIANTS = ("real", "noop")
 SERVER_START_SECONDS = 60.0
 
@@ -298,7 +303,60 @@ def delete_queue(bench: Stack, name: str) -> None:
         client.delete(*keys)
 
 
-def measure(app: str, bench: Stack, product_id: int) -> Figure:
+def publish_alone(app: str) -> None:
+    """(The process `python -m bench.enqueue publish APP`.) Time PUBLISHES publishes of the
+    app's task, made as its endpoint makes them, with the app loaded as its server loads
+    it (bench.servers, BENCH_PUBLISH=real), outside any request; print their mean CPU
+    and wall milliseconds as JSON.
+    """
+    from bench import servers
+
+    if app == "shop":
+        servers.shop()
+        from shop.tasks import send_order_confirmation
+
+        def once() -> None:
+            send_order_confirmation.delay(1)
+
+    elif app == "blog":
+        servers.blog()
+        from blog.tasks import generate_user_archive
+
+        def once() -> None:
+            generate_user_archive.delay(1)
+
+    else:
+        servers.reports()
+        from celery.utils import uuid
+
+        from reports.tasks import build_report
+
+        def once() -> None:
+            build_report.apply_async((1,), task_id=uuid())
+
+    for _ in range(WARMUP):
+        once()
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(PUBLISHES):
+        once()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(json.dumps({"cpu": cpu / PUBLISHES * 1000, "wall": wall / PUBLISHES * 1000}))
+
+
+def time_publish_alone(app: str, bench: Stack) -> dict[str, float]:
+    command = [sys.executable, "-m", "bench.enqueue", "publish", app]
+    env = bench.env(BENCH_PUBLISH="real", BENCH_QUEUE=queue(app))
+    result = subprocess.run(
+        command, cwd=APP_DIRS[app], env=env, capture_output=True, text=True, timeout=300
+    )
+    delete_queue(bench, queue(app))
+    if result.returncode != 0:
+        raise BenchError(f"{app}: publishing alone failed:\n{result.stderr[-2000:]}")
+    times: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    return times
+
+
+def measure(app: str, bench: Stack, product_id: int) -> list[Figure]:
     delete_queue(bench, queue(app))
     with ExitStack() as running:
         urls = {
@@ -317,22 +375,39 @@ def measure(app: str, bench: Stack, product_id: int) -> Figure:
         for variant in VARIANTS
     }
     differences = [r - n for r, n in zip(p50["real"], p50["noop"], strict=True)]
-    return Figure(
-        f"{app}: {ENDPOINTS[app]}, p50 added by the publish",
-        stats.median(differences),
-        "ms",
-        target=1.0,
-        comparison=f"p50 {overall['real']:.2f} ms publishing, {overall['noop']:.2f} ms not; "
-        f"median of per-round p50 differences, {ROUNDS} interleaved rounds of {REQUESTS} "
-        "requests, one at a time",
-        samples=tuple(differences),
-    )
+    alone = time_publish_alone(app, bench)
+    return [
+        Figure(
+            f"{app}: {ENDPOINTS[app]}, p50 added by the publish",
+            stats.median(differences),
+            "ms",
+            target=1.0,
+            comparison=f"p50 {overall['real']:.2f} ms publishing, {overall['noop']:.2f} ms "
+            f"not; median of per-round p50 differences, {ROUNDS} interleaved rounds of "
+            f"{REQUESTS} requests, one at a time",
+            samples=tuple(differences),
+        ),
+        Figure(
+            f"  {app}: one publish alone, as the endpoint makes it",
+            alone["wall"],
+            "ms",
+            comparison=f"{alone['cpu']:.2f} ms of it CPU; mean of {PUBLISHES} in a loop, the "
+            "app loaded as its server loads it, outside any request",
+        ),
+    ]
 
 
 def main() -> list[Figure]:
     bench = running_stack()
     product_id = int(shop_catalogue("open", bench))
     try:
-        return [measure(app, bench, product_id) for app in ENDPOINTS]
+        return [figure for app in ENDPOINTS for figure in measure(app, bench, product_id)]
     finally:
         shop_catalogue("close", bench)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "publish":
+        publish_alone(sys.argv[2])
+    else:
+        sys.exit("usage: python -m bench.enqueue publish APP (the bench runs it)")
