@@ -37,7 +37,16 @@ from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
 from bench.figures import Figure
-from bench.harness import APP_DIRS, ROOT, BenchError, Stack, running_stack, stack, tail
+from bench.harness import (
+    APP_DIRS,
+    ROOT,
+    BenchError,
+    Stack,
+    cpu_seconds,
+    running_stack,
+    stack,
+    tail,
+)
 from shared.settings import SharedSettings
 
 UP_TARGET = 15.0
@@ -191,29 +200,10 @@ def services_cpu(bench: Stack) -> dict[str, float]:
     """CPU seconds each service has used since it started (its process and descendants):
     read right after `make up` returns, that is what starting it took.
     """
-    parents: dict[int, int] = {}
-    spent: dict[int, float] = {}
-    ticks = os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue  # /proc/self, /proc/cpuinfo...
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # it just exited
-        pid = int(entry.name)
-        parents[pid] = int(fields[1])
-        spent[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
     found = {}
     for name, (_, description) in stack.program_states(bench.var).items():
-        if not (running := re.match(r"pid (\d+)", description)):
-            continue
-        family, grew = {int(running[1])}, True
-        while grew:
-            children = {child for child, parent in parents.items() if parent in family}
-            grew = not children <= family
-            family |= children
-        found[name] = sum(spent.get(member, 0.0) for member in family)
+        if running := re.match(r"pid (\d+)", description):
+            found[name] = cpu_seconds(int(running[1]))
     return found
 
 
@@ -320,13 +310,15 @@ def migrate_alone(app: str, bench: Stack) -> Figure:
     if result.returncode != 0:
         raise BenchError(f"{script} failed:\n{result.stdout[-1000:]}{result.stderr[-1000:]}")
     steps = sum(
-        1 for line in script.read_text().splitlines() if re.match(r"^(python|flask|alembic)", line)
+        1
+        for line in script.read_text().splitlines()
+        if re.match(r"^(exec )?(python|flask|alembic) ", line)
     )
     return Figure(
         f"{app}: bin/migrate alone, nothing to do",
         seconds,
         "s",
-        comparison=f"{steps} commands, each a Python process that loads the app first",
+        comparison=f"{steps} command{'s' * (steps != 1)}, each a Python process that loads the app",
     )
 
 
