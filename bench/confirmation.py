@@ -1,8 +1,8 @@
 """Order committed to confirmation accepted by SMTP: the shop's email latency, p50 and p95.
 
 From the moment an order's transaction commits to the moment the SMTP server has
-the whole confirmation (the end of DATA), for ORDERS orders placed through the
-shop's real checkout, one every INTERVAL seconds.
+the whole confirmation (the end of DATA), for each of a few hundred orders placed
+through the shop's real checkout at a steady pace.
 
 How. The commit time: the bench serves the shop's own WSGI app (bench.servers), whose
 on_commit callback, the one that publishes the confirmation, notes time.time() as it
