@@ -318,7 +318,8 @@ def migrate_alone(app: str, bench: Stack) -> Figure:
         f"{app}: bin/migrate alone, nothing to do",
         seconds,
         "s",
-        comparison=f"{steps} command{'s' * (steps != 1)}, each a Python process that loads the app",
+        comparison=f"{steps} Python {'process' if steps == 1 else 'processes'}, each loading "
+        "the app first",
     )
 
 
