@@ -21,21 +21,24 @@ from bench.registry import MODULES
 
 
 def resolve(names: Sequence[str]) -> list[str]:
-    """The registered modules named by `names` (`integration` or `bench.integration`)."""
+    """The registry's entries named by `names` (`integration` or `bench.integration`)."""
+    by_module = {entry.partition(":")[0]: entry for entry in MODULES}
     wanted = [name if name.startswith("bench.") else f"bench.{name}" for name in names]
-    if unknown := [name for name in wanted if name not in MODULES]:
-        raise SystemExit(f"no benchmark {', '.join(unknown)}; the modules: {', '.join(MODULES)}")
-    return wanted
+    if unknown := [name for name in wanted if name not in by_module]:
+        raise SystemExit(f"no benchmark {', '.join(unknown)}; the modules: {', '.join(by_module)}")
+    return [by_module[name] for name in wanted]
 
 
-def run_module(name: str) -> report.ModuleResult:
+def run_module(entry: str) -> report.ModuleResult:
+    """Run one registry entry, `bench.module` (its main()) or `bench.module:function`."""
+    name, _, function = entry.partition(":")
     module = importlib.import_module(name)
-    entry: Callable[[], list[Figure]] = module.main
+    figures_of: Callable[[], list[Figure]] = getattr(module, function or "main")
     title, _, rest = (module.__doc__ or name).strip().partition("\n")
     description = rest.strip().split("\n\n")[0].replace("\n", " ")
     print(f"bench: {name}: {title}", flush=True)
     started = time.monotonic()
-    figures = entry()
+    figures = figures_of()
     seconds = time.monotonic() - started
     result = report.ModuleResult(name, title.rstrip("."), description, seconds, tuple(figures))
     for figure in result.figures:
@@ -46,7 +49,8 @@ def run_module(name: str) -> report.ModuleResult:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)}")
+    names = ", ".join(entry.partition(":")[0] for entry in MODULES)
+    parser.add_argument("modules", nargs="*", help=f"some of: {names}")
     args = parser.parse_args(argv)
     selected = resolve(args.modules) if args.modules else list(MODULES)
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench import report, stats
+from bench.__main__ import resolve
 from bench.confirmation import order_number
 from bench.figures import Figure, Verdict
 from bench.registry import MODULES
@@ -102,10 +103,18 @@ def test_writing_the_page_again_keeps_the_notes_written_by_hand(tmp_path: Path) 
 
 
 def test_the_registry_names_modules_of_the_bench_package_only_once() -> None:
-    assert len(set(MODULES)) == len(MODULES)
+    modules = [entry.partition(":")[0] for entry in MODULES]
+    assert len(set(modules)) == len(modules)
     root = Path(__file__).resolve().parents[1]
-    for name in MODULES:
+    for name in modules:
+        assert name.startswith("bench."), name
         assert (root / (name.replace(".", "/") + ".py")).is_file(), name
+
+
+def test_a_benchmark_is_named_with_or_without_its_package() -> None:
+    assert resolve(["integration", "bench.startup"]) == ["bench.integration", "bench.startup"]
+    with pytest.raises(SystemExit, match=r"no benchmark bench\.nothing"):
+        resolve(["nothing"])
 
 
 def test_the_order_number_is_read_from_the_confirmation_message_id() -> None:
