@@ -71,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.modules:
         return 0
+    # Other work on the machine moves the figures; the start alone would not show it.
+    header["load average at the end"] = report.load_average()
     report.write(header, results)
     misses = [f.name for r in results for f in r.figures if f.verdict is Verdict.MISSED]
     print(f"bench: wrote {report.MARKDOWN.relative_to(report.ROOT)} and {report.JSON.name}")

@@ -36,9 +36,13 @@ class ModuleResult:
     figures: tuple[Figure, ...]
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: what else the machine was doing."""
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def machine() -> dict[str, str]:
     """The machine and the code the figures were measured with, as the page's header."""
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     return {
         "CPU": _cpu_model(),
         "cores": f"{os.cpu_count()} ({len(os.sched_getaffinity(0))} usable)",
@@ -47,7 +51,7 @@ def machine() -> dict[str, str]:
         "Python": f"{platform.python_implementation()} {platform.python_version()}",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "git commit": _git_commit(),
-        "load average at the start (1, 5, 15 min)": load,
+        "load average at the start (1, 5, 15 min)": load_average(),
     }
 
 
