@@ -12,7 +12,7 @@ RUN := $(UV) run --locked
 PACKAGES := shared django_shop flask_blog fastapi_reports
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help up down logs status restart start stop test unit e2e test-faults lint
+.PHONY: help up down logs status restart start stop test unit e2e test-faults bench lint
 .PHONY: secrets-baseline fmt clean deps uv chromium redis
 
 help: ## list the targets
@@ -59,10 +59,15 @@ test-faults: deps redis ## inject faults into a native stack and check what it d
 	@CELERY_TASK_SOFT_TIME_LIMIT=30 CELERY_TASK_TIME_LIMIT=40 SHOP_CONFIRMATION_GRACE_SECONDS=10 \
 		$(RUN) python scripts/stack.py with-stack pytest tests_faults
 
+# The benchmarks measure the stack `make up` started (docs/benchmarks.md says what each
+# figure is); `make bench BENCH=integration` runs one module and writes no docs.
+bench: deps ## measure the running native stack; writes docs/benchmarks.md and .json
+	@$(RUN) python -m bench $(BENCH)
+
 lint: deps ## ruff (format and lint), mypy, and a scan for committed secrets
 	$(RUN) ruff format --check .
 	$(RUN) ruff check .
-	$(RUN) mypy shared/src scripts django_shop flask_blog fastapi_reports
+	$(RUN) mypy shared/src scripts django_shop flask_blog fastapi_reports bench
 	@# Fails on any secret not in .secrets.baseline (placeholders and test values,
 	@# reviewed). The hook runs on a copy of the baseline: its exit 3 says reviewed
 	@# values only moved to other lines, which is no finding. After reviewing a new

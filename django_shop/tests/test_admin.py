@@ -1,4 +1,7 @@
-"""The admin lists orders, periodic tasks and task results."""
+"""The admin lists orders, periodic tasks and task results; the release step makes the admin."""
+
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -9,6 +12,8 @@ from django_celery_results.models import TaskResult
 from pydantic import SecretStr
 
 from config.env import SETTINGS
+from shop.management.commands.seed_catalogue import PRODUCTS
+from shop.models import Product
 from tests.factories import OrderLineFactory
 
 pytestmark = pytest.mark.django_db
@@ -58,3 +63,20 @@ def test_ensure_admin_without_a_password_creates_nobody(monkeypatch: pytest.Monk
     call_command("ensure_admin")
 
     assert not get_user_model().objects.exists()
+
+
+def test_release_migrates_seeds_creates_the_admin_and_collects_static_files_idempotently(
+    monkeypatch: pytest.MonkeyPatch, settings: Any, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(SETTINGS, "shop_admin_password", SecretStr("correct horse"))
+    settings.STATIC_ROOT = tmp_path
+    # Copies only: the manifest storage's hashing and compression are collectstatic's own.
+    staticfiles = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": staticfiles}
+
+    call_command("release")
+    call_command("release")
+
+    assert Product.objects.count() == len(PRODUCTS)
+    assert get_user_model().objects.filter(username="admin", is_superuser=True).count() == 1
+    assert (tmp_path / "shop" / "shop.css").is_file()

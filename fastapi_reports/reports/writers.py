@@ -11,10 +11,6 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
-from openpyxl import Workbook
-
 from reports.sales import HEADER, Summary
 from reports.schemas import ReportFormat
 
@@ -45,6 +41,10 @@ def write_csv(path: Path, summary: Summary) -> None:
 
 
 def write_xlsx(path: Path, summary: Summary) -> None:
+    # Imported here, as matplotlib below: every web and worker process imports this
+    # module as it starts, and only an XLSX report needs openpyxl.
+    from openpyxl import Workbook
+
     # write_only streams rows to disk instead of building the sheet in memory.
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Sales")
@@ -55,6 +55,12 @@ def write_xlsx(path: Path, summary: Summary) -> None:
 
 
 def write_png(path: Path, summary: Summary) -> None:
+    # Imported here, not at the top: matplotlib (with numpy) takes about a second to
+    # import, which every web and worker process would pay as it starts. Only a PNG
+    # report needs it; a worker process imports it once, at its first one.
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     revenue: dict[str, dict[str, Decimal]] = defaultdict(dict)
     for period, region, _orders, _quantity, amount in summary.rows():
         revenue[region][period] = amount
