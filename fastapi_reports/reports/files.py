@@ -21,17 +21,20 @@ def report_file_name(report_id: int, task_id: str | None, report_format: str) ->
     return f"report-{report_id}{run}.{report_format}"
 
 
-def remove_report_files(report_id: int) -> list[Path]:
-    """Delete every file of report `report_id`, finished or partial; returns what went.
+def remove_report_files(report_id: int, *, keep: str | None = None) -> list[Path]:
+    """Delete every file of report `report_id`, finished or partial, but `keep`; returns what went.
 
     For a report that has no file to keep: a run that is starting (what a killed
-    run left behind) and a report the reaper failed.
+    run left behind) and a report the reaper failed. And for a report just done
+    with the file `keep`: what killed copies of its run left half written.
     """
     files_dir = settings.files_dir
     # `report-7.` and `report-7-`, never `report-71…`; `.report-7…part` are partial files.
     found = [
-        *files_dir.glob(f"report-{report_id}[.-]*"),
-        *files_dir.glob(f".report-{report_id}[.-]*"),
+        path
+        for pattern in (f"report-{report_id}[.-]*", f".report-{report_id}[.-]*")
+        for path in files_dir.glob(pattern)
+        if path.name != keep
     ]
     for path in found:
         path.unlink(missing_ok=True)

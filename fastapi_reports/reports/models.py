@@ -1,4 +1,4 @@
-"""Tables: the users, the sales data reports are built from, the reports, and the audit log."""
+"""Tables: the users, the sales data, the reports and the parts of their builds, the audit log."""
 
 from __future__ import annotations
 
@@ -6,7 +6,17 @@ import datetime as dt
 import enum
 from decimal import Decimal
 
-from sqlalchemy import Date, DateTime, Enum, ForeignKey, Index, Numeric, String, func
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.progress import Progress, percent
@@ -85,12 +95,15 @@ class Report(Base):
     # The id of the message that may build the report, set when it is queued (or
     # queued again): a run whose message is not this one changes nothing (reports/runs.py).
     task_id: Mapped[str | None] = mapped_column(String(50))
-    # When the report was last queued, and when a run last started: the reaper
-    # measures staleness from these (reports/reaper.py).
+    # When the report was last queued, and when a run last started (the build, or
+    # one of its parts or its merge): the reaper measures staleness from these
+    # (reports/reaper.py).
     queued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=func.now())
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    # Runs started since it was queued; one that kills its worker each time stops at a limit.
+    # Runs of its build_report message started since it was queued, and of the merge
+    # of its parts; one that kills its worker each time stops at a limit.
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    merge_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     progress_current: Mapped[int] = mapped_column(default=0)
     progress_total: Mapped[int] = mapped_column(default=0)
     message: Mapped[str] = mapped_column(String(500), default="")
@@ -110,6 +123,31 @@ class Report(Base):
         return percent(
             Progress(current=self.progress_current, total=self.progress_total, message=self.message)
         )
+
+
+class ReportPart(Base):
+    """One part of a split build: the days one `build_report_part` message sums.
+
+    Written only by the run it belongs to (`task_id`, the build_report message
+    that cut the report), and only while that run owns the report
+    (reports/runs.py, `PartRun`). Its range identifies it within the run.
+    """
+
+    __tablename__ = "report_parts"
+    __table_args__ = (
+        UniqueConstraint("report_id", "task_id", "first_day", name="uq_report_parts_run_first_day"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    task_id: Mapped[str] = mapped_column(String(50))
+    first_day: Mapped[dt.date] = mapped_column(Date)
+    last_day: Mapped[dt.date] = mapped_column(Date)
+    # The days of the part counted in the report's progress: they only ever rise,
+    # so a redelivered part that sums its first slices again does not count them twice.
+    days_done: Mapped[int] = mapped_column(default=0)
+    # Runs of the part started (its own retries included); past a limit, it is poison.
+    runs: Mapped[int] = mapped_column(default=0)
 
 
 class AuditEvent(Base):

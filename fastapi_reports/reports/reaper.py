@@ -9,6 +9,14 @@ A report is stale when it is
   started_at) and finishes it. What outlives the delay was ended by the hard
   time limit (Celery acks the message without a word to the row), or lost its
   message with its worker;
+- for a build split into parts, the same rule, with each part's start and the
+  merge's start counted as a run starting (reports/runs.py, `PartRun.start`,
+  `Run.start_merge`): a part whose worker died comes back within the delay
+  from its own start, which is no earlier than the last start recorded; so
+  the report is stale only once the last of its steps to start did so longer
+  ago than the delay, while parts that finished or wait in the queue keep
+  nothing alive. A queue that holds parts longer than that would fail reports
+  whose parts are only waiting, as it would fail pending ones;
 - pending, and it was queued longer ago than the same delay plus the margin: a
   message held by a worker that died would be back by then, so a report that
   has not started has lost its message (Redis lost its data, say). A queue

@@ -69,6 +69,7 @@ def retry_report(session: Session, report: Report) -> bool:
             started_at=None,
             finished_at=None,
             attempts=0,
+            merge_attempts=0,
             progress_current=0,
             progress_total=0,
             message="Queued again.",

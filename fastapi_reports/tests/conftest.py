@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 from reports.celery_app import celery_app  # noqa: E402
 from reports.db import SessionLocal, engine  # noqa: E402
 from reports.main import create_app  # noqa: E402
-from reports.models import AuditEvent, Base, Report, Sale, User  # noqa: E402
+from reports.models import AuditEvent, Base, Report, ReportPart, Sale, User  # noqa: E402
 from reports.sales import period_of  # noqa: E402
 from reports.schemas import Period  # noqa: E402
 from reports.security import hash_password  # noqa: E402
@@ -75,7 +75,7 @@ def database() -> None:
 def _clean_tables() -> Iterator[None]:
     yield
     with SessionLocal.begin() as session:
-        for model in (AuditEvent, Report, User):
+        for model in (AuditEvent, ReportPart, Report, User):
             session.execute(delete(model))
 
 

@@ -2,7 +2,8 @@
 
 Staleness is measured from when the work started (a running report) or was
 queued (a pending one), against the broker's redelivery delay: see
-reports/reaper.py.
+reports/reaper.py. The work of a split build starts again with each part and
+with the merge.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from reports.api.routes import reports as reports_api
 from reports.config import settings
 from reports.db import SessionLocal
 from reports.models import Report, ReportStatus, User
+from reports.parts import split_into_parts
 from reports.reaper import NEVER_STARTED, PENDING_AT_MOST, RUNNING_AT_MOST, STOPPED
+from reports.runs import PartRun, Run
 
 MakeReport = Callable[..., Report]
 ReadEvents = Callable[[int], list[dict[str, Any]]]
@@ -126,3 +129,34 @@ def test_a_stream_ends_when_the_report_it_follows_gets_stuck(
     threading.Thread(target=worker_dies_long_ago).start()
     statuses = [event["status"] for event in events_of(report.id)]
     assert statuses == ["running", "failed"]
+
+
+@pytest.mark.parametrize("starting", ["the last part", "the merge"])
+def test_a_split_report_is_stale_only_once_its_last_step_started_long_ago(
+    client: TestClient, alice: User, make_report: MakeReport, starting: str
+) -> None:
+    # Cut into parts long ago; its parts queued behind others' (or behind each other).
+    today = dt.datetime.now(dt.UTC).date()
+    report = make_report(
+        alice,
+        task_id="the-build",
+        status=ReportStatus.RUNNING,
+        started_at=ago(RUNNING_AT_MOST + SECOND),
+        date_from=today - dt.timedelta(days=1000),
+        date_to=today,
+    )
+    run = Run(report.id, "the-build")
+    parts = split_into_parts(report.date_from, report.date_to)
+    with SessionLocal() as session:
+        assert run.split(session, parts)
+        if starting == "the merge":
+            assert run.start_merge(session) == 1
+        else:
+            assert PartRun(run, *parts[-1]).start(session) == 1
+    # Just started: alive, whatever the build's own start says.
+    assert client.get(f"/api/reports/{report.id}").json()["status"] == "running"
+    # That step too started longer ago than a redelivery takes: nothing will finish it.
+    with SessionLocal.begin() as session:
+        session.execute(update(Report).values(started_at=ago(RUNNING_AT_MOST + SECOND)))
+    body = client.get(f"/api/reports/{report.id}").json()
+    assert (body["status"], body["message"]) == ("failed", STOPPED)
