@@ -153,7 +153,7 @@ def test_events_follow_progress_and_end_when_the_report_finishes(
 
     def build() -> None:
         for values in ({"progress_current": 5}, {"progress_current": 10, "status": "done"}):
-            time.sleep(0.2)
+            time.sleep(0.5)  # the stream polls every 0.02 s: room for a loaded machine
             with SessionLocal.begin() as session:
                 session.execute(update(Report).values(**values))
 
