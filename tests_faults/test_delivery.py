@@ -63,15 +63,6 @@ def redis_client(config: SharedSettings) -> redis.Redis:
 
 
 @contextmanager
-def redis_stopped(var: Path) -> Iterator[None]:
-    stack.supervisorctl(var, "stop", "redis", timeout=30)
-    try:
-        yield
-    finally:
-        stack.supervisorctl(var, "start", "redis", timeout=30)
-
-
-@contextmanager
 def redis_silent(config: SharedSettings, seconds: int) -> Iterator[None]:
     """Redis accepts connections and answers nothing for `seconds` (CLIENT PAUSE ALL).
 
@@ -195,7 +186,7 @@ def test_a_broker_fault_under_load_never_hangs_a_request_and_loses_nothing(
     stop = threading.Event()
     try:
         with ThreadPoolExecutor(len(customers)) as pool:
-            outage = redis_stopped(var) if fault == "stopped" else redis_silent(config, 15)
+            outage = stopped("redis", var) if fault == "stopped" else redis_silent(config, 15)
             with outage:
                 asking = [pool.submit(customer.keep_asking, stop) for customer in customers]
                 time.sleep(10)
@@ -238,7 +229,7 @@ def test_an_order_placed_while_the_broker_is_down_is_confirmed_by_the_sweep(
     config: SharedSettings, var: Path, shopper: Shopper
 ) -> None:
     email = f"sweep-{secrets.token_hex(3)}@example.com"
-    with redis_stopped(var):
+    with stopped("redis", var):
         checkout, seconds = timed(shopper.buy, shopper.products()[6], email=email)
     number = order_number(checkout)  # placed, with no task published
     assert seconds < REQUEST_SECONDS
@@ -266,16 +257,6 @@ def test_queued_work_survives_a_redis_restart_and_runs_once(
 # --- mail faults ---------------------------------------------------------------------
 
 
-@contextmanager
-def mail_stopped(var: Path) -> Iterator[None]:
-    """The mail server is stopped: connections to it are refused."""
-    stack.supervisorctl(var, "stop", "mail", timeout=30)
-    try:
-        yield
-    finally:
-        stack.supervisorctl(var, "start", "mail", timeout=30)
-
-
 @pytest.mark.parametrize("fault", ["refusing", "hung"])
 def test_mail_down_delays_confirmations_never_checkouts_and_sends_each_once(
     fault: str, config: SharedSettings, var: Path, shopper: Shopper
@@ -287,7 +268,7 @@ def test_mail_down_delays_confirmations_never_checkouts_and_sends_each_once(
     back, every confirmation arrives exactly once.
     """
     product = shopper.products()[2]
-    outage = mail_stopped(var) if fault == "refusing" else frozen("mail", var)
+    outage = stopped("mail", var) if fault == "refusing" else frozen("mail", var)
     with outage:
         numbers, seconds = [], []
         for n in range(5):
