@@ -13,7 +13,7 @@ PACKAGES := shared django_shop flask_blog fastapi_reports
 CHROMIUM := /usr/bin/chromium
 
 .PHONY: help up down logs status restart start stop test unit e2e test-faults bench lint
-.PHONY: secrets-baseline fmt clean deps uv chromium redis
+.PHONY: secrets-baseline fmt clean deps uv chromium redis postgres
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,7 +61,7 @@ test-faults: deps redis ## inject faults into a native stack and check what it d
 
 # The benchmarks measure the stack `make up` started (docs/benchmarks.md says what each
 # figure is); `make bench BENCH=integration` runs one module and writes no docs.
-bench: deps ## measure the running native stack; writes docs/benchmarks.md and .json
+bench: deps postgres ## measure the running native stack; writes docs/benchmarks.md and .json
 	@$(RUN) python -m bench $(BENCH)
 
 lint: deps ## ruff (format and lint), mypy, and a scan for committed secrets
@@ -105,24 +105,25 @@ uv:
 			python3 -m pip install --quiet --disable-pip-version-check --user --break-system-packages uv; \
 	}
 
-chromium:
-	@if [ ! -x $(CHROMIUM) ]; then \
+# $(call apt,TEST,PACKAGE,WHAT): unless the shell command TEST succeeds, install the
+# Debian PACKAGE that WHAT needs with apt-get when make runs as root, else say how.
+define apt
+	@if ! $(1) >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "make: installing Chromium for the browser tests (apt-get)"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+			echo "make: installing $(2) for $(3) (apt-get)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2); \
 		else \
-			echo "make: the browser tests need Chromium at $(CHROMIUM):" \
-				"run 'sudo apt-get install chromium' and try again" >&2; exit 1; \
+			echo "make: $(3) need the Debian package $(2):" \
+				"run 'sudo apt-get install $(2)' and try again" >&2; exit 1; \
 		fi; \
 	fi
+endef
+
+chromium:
+	$(call apt,test -x $(CHROMIUM),chromium,the browser tests)
 
 redis:
-	@if ! command -v redis-server >/dev/null; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "make: installing Redis for the native stack and the tests (apt-get)"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
-		else \
-			echo "make: the native stack and the tests need redis-server:" \
-				"run 'sudo apt-get install redis-server' and try again" >&2; exit 1; \
-		fi; \
-	fi
+	$(call apt,command -v redis-server,redis-server,the native stack and the tests)
+
+postgres:
+	$(call apt,compgen -G '/usr/lib/postgresql/*/bin/pg_ctl',postgresql,the benchmarks)

@@ -15,6 +15,7 @@ MODULES: tuple[str, ...] = (
     "bench.confirmation",
     "bench.exports:figures",
     "bench.mailcatcher:figures",
+    "bench.reports:figures",
     # Last: it stops the stack and starts it again.
     "bench.startup",
 )
