@@ -35,7 +35,7 @@ from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
 from fastapi.routing import iter_route_contexts  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import delete, select, update  # noqa: E402
+from sqlalchemy import delete, event, select, text, update  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from reports.celery_app import celery_app  # noqa: E402
@@ -241,3 +241,22 @@ def make_report(session: Session) -> Callable[..., Report]:
         return report
 
     return make
+
+
+@pytest.fixture
+def durability_of_commits(session: Session) -> Iterator[list[str]]:
+    """PostgreSQL's synchronous_commit as each commit of the test found it, in order.
+
+    Skips on SQLite, which has no per-transaction setting.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    found: list[str] = []
+
+    def note(committing: Session) -> None:
+        query = text("SELECT current_setting('synchronous_commit')")
+        found.append(str(committing.connection().scalar(query)))
+
+    event.listen(Session, "before_commit", note)
+    yield found
+    event.remove(Session, "before_commit", note)

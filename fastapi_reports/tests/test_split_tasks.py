@@ -24,6 +24,7 @@ from reports.db import SessionLocal
 from reports.models import Report, ReportPart, ReportStatus, User
 from reports.parts import MAX_PARTS, PartTotals, split_into_parts
 from reports.reaper import RUNNING_AT_MOST, fail_stale_reports
+from reports.sales import date_slices
 from reports.schemas import MAX_SPAN_DAYS
 from reports.tasks import (
     MAX_DELIVERIES,
@@ -196,6 +197,14 @@ def test_each_part_counts_its_days_in_the_report_once_however_often_it_runs(
     run_part(split_report, 0)
     assert reload(session, split_report).progress_current == whole(2) + whole(0)
     assert parts_of(session, split_report) == [(whole(0), 2), (0, 0), (whole(2), 1), (0, 0)]
+
+
+def test_a_parts_progress_writes_do_not_wait_for_the_disk(
+    split_report: Report, durability_of_commits: list[str]
+) -> None:
+    assert run_part(split_report, 0) is not None
+    # Its start waits for the disk; each slice's progress write does not.
+    assert durability_of_commits == ["on"] + ["off"] * len(date_slices(*PARTS[0]))
 
 
 def test_a_part_writes_progress_after_each_slice_and_stops_at_a_cancel(

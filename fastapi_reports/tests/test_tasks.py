@@ -123,6 +123,18 @@ def test_progress_is_mirrored_into_the_row(
     assert messages[-1] == f"Added up the sales to {report.date_to}: {report.source_rows:,} so far"
 
 
+def test_progress_writes_do_not_wait_for_the_disk_and_the_finish_does(
+    session: Session, bob: User, make_report: MakeReport, durability_of_commits: list[str]
+) -> None:
+    report = make_report(bob)
+    assert build_report(report.id) == "done"
+    progress_writes = len(date_slices(report.date_from, report.date_to)) + 1
+    # The start waits for the disk; each progress write does not; the finish does.
+    assert durability_of_commits[0] == "on"
+    assert durability_of_commits.count("off") == progress_writes
+    assert durability_of_commits[-1] == "on"
+
+
 def test_a_finished_report_is_not_built_again(
     session: Session, bob: User, make_report: MakeReport
 ) -> None:
