@@ -148,6 +148,9 @@ class ReportPart(Base):
     days_done: Mapped[int] = mapped_column(default=0)
     # Runs of the part started (its own retries included); past a limit, it is poison.
     runs: Mapped[int] = mapped_column(default=0)
+    # Set once the build has sent the parts, after the publish: a redelivered build
+    # that finds it set sends nothing (reports/tasks.py, `_send_parts`).
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEvent(Base):

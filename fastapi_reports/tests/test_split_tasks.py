@@ -24,6 +24,7 @@ from reports.db import SessionLocal
 from reports.models import Report, ReportPart, ReportStatus, User
 from reports.parts import MAX_PARTS, PartTotals, split_into_parts
 from reports.reaper import RUNNING_AT_MOST, fail_stale_reports
+from reports.runs import Run
 from reports.schemas import MAX_SPAN_DAYS
 from reports.tasks import (
     MAX_DELIVERIES,
@@ -173,16 +174,61 @@ def test_a_short_report_and_a_direct_call_are_built_in_one_task(
     assert session.scalars(select(ReportPart)).all() == []
 
 
-def test_a_redelivered_build_sends_the_same_parts_and_keeps_what_they_counted(
+def test_a_build_redelivered_after_it_sent_its_parts_sends_nothing_more(
     session: Session, split_report: Report, sent: Sent
 ) -> None:
     run_part(split_report, 0)
+    before = reload(session, split_report)
+    # Its worker died after the chord went out, or the message came back after
+    # the visibility timeout: the same message runs again.
     assert as_message(build_report, RUN, split_report.id) == "running"
-    first, again = sent.chords
-    assert [part.args for part in again[0]] == [part.args for part in first[0]]
+    assert len(sent.chords) == 1
     assert parts_of(session, split_report) == [(whole(0), 1)] + [(0, 0)] * (MAX_PARTS - 1)
     after = reload(session, split_report)
     assert (after.attempts, after.progress_current) == (2, whole(0))
+    assert after.message == before.message  # the part's, as it left it
+
+
+class Killed(BaseException):
+    """The worker process dies here: nothing after it runs, not even an except clause."""
+
+
+def die(*_: Any) -> None:
+    raise Killed
+
+
+@pytest.mark.parametrize(
+    ("dies_in", "chords"),
+    [
+        pytest.param((tasks, "chord"), 1, id="before-the-publish"),
+        pytest.param((Run, "mark_parts_sent"), 2, id="after-the-publish"),
+    ],
+)
+def test_a_build_that_died_before_it_recorded_sending_its_parts_sends_them_when_redelivered(
+    session: Session,
+    bob: User,
+    make_report: MakeReport,
+    sent: Sent,
+    monkeypatch: pytest.MonkeyPatch,
+    dies_in: tuple[object, str],
+    chords: int,
+) -> None:
+    report = make_report(bob, task_id=RUN, period="week", date_from=FIRST_DAY, date_to=TODAY)
+    with monkeypatch.context() as dying:
+        dying.setattr(*dies_in, die)
+        with pytest.raises(Killed):
+            as_message(build_report, RUN, report.id)
+    assert parts_of(session, report) == [(0, 0)] * MAX_PARTS  # on record, the report running
+    assert reload(session, report).status == ReportStatus.RUNNING
+
+    assert as_message(build_report, RUN, report.id) == "running"
+    # Sent once in all, or twice (each part then runs twice, and counts once): never not at all.
+    assert len(sent.chords) == chords
+    assert [tuple(part.args) for part in sent.chords[-1][0]] == [
+        (report.id, RUN, first.isoformat(), last.isoformat()) for first, last in PARTS
+    ]
+    assert as_message(build_report, RUN, report.id) == "running"  # and then no more
+    assert len(sent.chords) == chords
 
 
 def test_each_part_counts_its_days_in_the_report_once_however_often_it_runs(
