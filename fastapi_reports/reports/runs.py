@@ -201,9 +201,7 @@ class PartRun:
         None when the report is no longer its run's, or the run has no such
         part: a late part changes nothing. Commits.
         """
-        # A part starting is a run starting (reports/reaper.py): the report is
-        # stale only once the last part to start did so longer ago than a
-        # redelivery takes.
+        # A part starting is a run starting (reports/reaper.py).
         if _lock_report(session, self.run, started_at=func.now()) is None:
             session.rollback()
             return None
@@ -224,9 +222,11 @@ class PartRun:
 
         A part's days only rise, and the report's progress is the sum of its
         parts' days: a part that runs again (redelivered after its worker died)
-        sums its first slices anew without counting them twice. Commits.
+        sums its first slices anew without counting them twice. Each write also
+        restarts the reaper's clock (reports/reaper.py). Commits.
         """
-        if _lock_report(session, self.run, message=progress["message"]) is None:
+        heard_of = {"message": progress["message"], "started_at": func.now()}
+        if _lock_report(session, self.run, **heard_of) is None:
             session.rollback()
             raise RunSupersededError
         session.execute(

@@ -319,6 +319,36 @@ def test_late_parts_and_merges_of_an_older_run_change_nothing(
     assert files_of(split_report) == []
 
 
+def time_passes(delta: dt.timedelta) -> None:
+    """Move every report's clock back by `delta`, as if that much time had gone by since."""
+    with SessionLocal.begin() as session:
+        for report in session.scalars(select(Report)):
+            report.queued_at -= delta
+            if report.started_at is not None:
+                report.started_at -= delta
+
+
+def test_parts_waiting_in_the_queue_have_a_redelivery_delay_from_the_last_slice_summed(
+    session: Session, split_report: Report, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summarize = tasks.summarize_slice
+
+    def slow(session_: Session, date_from: dt.date, date_to: dt.date) -> Any:
+        time_passes(dt.timedelta(seconds=20))  # nine slices: three minutes, under the soft limit
+        return summarize(session_, date_from, date_to)
+
+    monkeypatch.setattr(tasks, "summarize_slice", slow)
+    assert run_part(split_report, 0) is not None
+    # Every process is busy elsewhere: the other parts wait in the queue, for
+    # all but a minute of the redelivery delay, and the page is read.
+    time_passes(RUNNING_AT_MOST - dt.timedelta(minutes=1))
+    assert fail_stale_reports(session, Report.id == split_report.id) == []
+    assert reload(session, split_report).status == ReportStatus.RUNNING
+    # Nothing heard of it for longer than the delay: its parts were lost.
+    time_passes(dt.timedelta(minutes=2))
+    assert fail_stale_reports(session, Report.id == split_report.id) == [split_report.id]
+
+
 def test_the_merge_writes_the_single_task_s_file(
     session: Session, split_report: Report, single_task_file: Callable[[Report], bytes]
 ) -> None:
