@@ -232,14 +232,25 @@ def test_a_build_that_died_before_it_recorded_sending_its_parts_sends_them_when_
 
 
 def test_each_part_counts_its_days_in_the_report_once_however_often_it_runs(
-    session: Session, split_report: Report
+    session: Session, split_report: Report, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert run_part(split_report, 2) is not None
     assert reload(session, split_report).progress_current == whole(2)
     run_part(split_report, 0)
     assert reload(session, split_report).progress_current == whole(2) + whole(0)
-    # Run again (redelivered after its worker died): it sums again, and counts nothing twice.
+    # Run again (redelivered after its worker died): it sums again, and counts nothing
+    # twice, nor do its first slices, summed anew, take the bar back.
+    seen: list[int] = []
+    summarize = tasks.summarize_slice
+
+    def watch(session_: Session, date_from: dt.date, date_to: dt.date) -> Any:
+        with SessionLocal() as other:
+            seen.append(other.get_one(Report, split_report.id).progress_current)
+        return summarize(session_, date_from, date_to)
+
+    monkeypatch.setattr(tasks, "summarize_slice", watch)
     run_part(split_report, 0)
+    assert seen == [whole(2) + whole(0)] * 9  # before each of its nine slices
     assert reload(session, split_report).progress_current == whole(2) + whole(0)
     assert parts_of(session, split_report) == [(whole(0), 2), (0, 0), (whole(2), 1), (0, 0)]
 
