@@ -95,9 +95,9 @@ class Report(Base):
     # The id of the message that may build the report, set when it is queued (or
     # queued again): a run whose message is not this one changes nothing (reports/runs.py).
     task_id: Mapped[str | None] = mapped_column(String(50))
-    # When the report was last queued, and when a run last started (the build, or
-    # one of its parts or its merge): the reaper measures staleness from these
-    # (reports/reaper.py).
+    # When the report was last queued, and when its build was last heard of: a run
+    # started (the build, one of its parts, its merge) or a part summed a slice.
+    # The reaper measures staleness from these (reports/reaper.py).
     queued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=func.now())
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # Runs of its build_report message started since it was queued, and of the merge
@@ -148,6 +148,9 @@ class ReportPart(Base):
     days_done: Mapped[int] = mapped_column(default=0)
     # Runs of the part started (its own retries included); past a limit, it is poison.
     runs: Mapped[int] = mapped_column(default=0)
+    # Set once the build has sent the parts, after the publish: a redelivered build
+    # that finds it set sends nothing (reports/tasks.py, `_send_parts`).
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEvent(Base):

@@ -9,14 +9,16 @@ A report is stale when it is
   started_at) and finishes it. What outlives the delay was ended by the hard
   time limit (Celery acks the message without a word to the row), or lost its
   message with its worker;
-- for a build split into parts, the same rule, with each part's start and the
-  merge's start counted as a run starting (reports/runs.py, `PartRun.start`,
-  `Run.start_merge`): a part whose worker died comes back within the delay
-  from its own start, which is no earlier than the last start recorded; so
-  the report is stale only once the last of its steps to start did so longer
-  ago than the delay, while parts that finished or wait in the queue keep
-  nothing alive. A queue that holds parts longer than that would fail reports
-  whose parts are only waiting, as it would fail pending ones;
+- for a build split into parts, the same rule, on a clock that each of its
+  steps restarts: the start of a part or of the merge, and each slice a part
+  sums (reports/runs.py, `PartRun.start`, `PartRun.store_progress`,
+  `Run.start_merge`). A part whose worker died comes back within the delay
+  from its last write. Parts waiting in the queue write nothing: they get the
+  delay from the last slice of the parts that ran before them (the merge, sent
+  when the last part ends, from that part's last slice), as a pending report
+  gets it from its queueing; parts of which none has started yet, from the
+  build that sent them. So the report is stale only once nothing of it has
+  been heard of for longer than the delay;
 - pending, and it was queued longer ago than the same delay plus the margin: a
   message held by a worker that died would be back by then, so a report that
   has not started has lost its message (Redis lost its data, say). A queue

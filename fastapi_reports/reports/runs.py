@@ -20,7 +20,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, select, text, update
+from sqlalchemy import ColumnElement, and_, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from reports.db import SessionLocal
@@ -119,18 +119,25 @@ class Run:
         return done is not None
 
     def split(self, session: Session, parts: Sequence[tuple[dt.date, dt.date]]) -> bool:
-        """Record `parts` as the parts of this running build, once; False if it moved on.
+        """Record `parts` as the parts of this running build, once; True if they are to be sent.
 
-        Called again by a redelivered build_report, it keeps the parts it finds
-        and the days they counted: the parts it sends again are copies of the
-        same parts. Commits.
+        False once they were sent (`mark_parts_sent`): a build_report redelivered
+        after it sent its chord sends nothing more. True the first time, and for a
+        build whose first delivery recorded the parts but died before it recorded
+        sending them: that build keeps the parts it finds and the days they
+        counted, and sends them again. Raises RunSupersededError if the report
+        moved on. Commits.
         """
         total = sum((last - first).days + 1 for first, last in parts)
         message = f"Adding up the sales in {len(parts)} parts"
         if _lock_report(session, self, progress_total=total, message=message) is None:
             session.rollback()
+            raise RunSupersededError
+        sent = session.scalars(select(ReportPart.sent_at).where(_parts_of(self))).all()
+        if sent and None not in sent:
+            session.rollback()  # the report stays as its parts left it
             return False
-        if not session.scalar(select(exists().where(_parts_of(self)))):
+        if not sent:
             rows = [{"first_day": first, "last_day": last} for first, last in parts]
             session.execute(
                 insert(ReportPart).values(
@@ -141,6 +148,21 @@ class Run:
         _count_days(session, self)
         session.commit()
         return True
+
+    def mark_parts_sent(self, session: Session) -> None:
+        """Record that this build's parts were sent: after the publish, never before. Commits.
+
+        In this order, a build that dies between the two is redelivered, finds
+        its parts not sent, and sends them again: each part then runs twice,
+        which counts nothing twice. The other order could leave a report whose
+        parts were never sent, with nothing running, until the reaper failed it.
+        """
+        session.execute(
+            update(ReportPart)
+            .where(_parts_of(self), ReportPart.sent_at.is_(None))
+            .values(sent_at=func.now())
+        )
+        session.commit()
 
     def start_merge(self, session: Session) -> int | None:
         """Mark the merge of this build's parts started now; returns its attempts.
@@ -180,9 +202,7 @@ class PartRun:
         None when the report is no longer its run's, or the run has no such
         part: a late part changes nothing. Commits.
         """
-        # A part starting is a run starting (reports/reaper.py): the report is
-        # stale only once the last part to start did so longer ago than a
-        # redelivery takes.
+        # A part starting is a run starting (reports/reaper.py).
         if _lock_report(session, self.run, started_at=func.now()) is None:
             session.rollback()
             return None
@@ -203,9 +223,11 @@ class PartRun:
 
         A part's days only rise, and the report's progress is the sum of its
         parts' days: a part that runs again (redelivered after its worker died)
-        sums its first slices anew without counting them twice. Commits.
+        sums its first slices anew without counting them twice. Each write also
+        restarts the reaper's clock (reports/reaper.py). Commits.
         """
-        if _lock_report(session, self.run, message=progress["message"]) is None:
+        heard_of = {"message": progress["message"], "started_at": func.now()}
+        if _lock_report(session, self.run, **heard_of) is None:
             session.rollback()
             raise RunSupersededError
         _commit_without_flush(session)

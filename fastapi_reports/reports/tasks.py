@@ -128,15 +128,20 @@ def _sum_sales(session: Session, report: Report, reporter: ProgressReporter) -> 
 
 
 def _send_parts(session: Session, report_id: int, run_id: str, parts: list[DateRange]) -> str:
-    """Record the parts on the report, then send them as a group with a merging chord callback.
+    """Record the parts on the report, send them as a group with a merging chord callback.
 
-    The parts are recorded first, committed, so that the first part to start
-    finds its row. A build_report redelivered after it sent the chord sends it
-    again: each part then runs twice, which changes nothing (a part's days count
-    once, its runs are counted, the merge is conditional), and costs only the work.
+    Record, publish, then record the publish: the parts are on record before the
+    first of them can start and look for its row, and a build_report redelivered
+    after it sent the chord (its worker died, the message came back after the
+    visibility timeout) finds them sent and sends nothing. A build that died
+    before the last step is redelivered and sends them again: no report is left
+    with parts recorded and none sent; at worst each part runs twice, which
+    counts nothing twice (reports/runs.py, `Run.split`, `Run.mark_parts_sent`).
     """
-    if not Run(report_id, run_id).split(session, parts):
-        raise RunSupersededError
+    run = Run(report_id, run_id)
+    if not run.split(session, parts):
+        logger.info("report %s: its parts were sent already, by an earlier delivery", report_id)
+        return ReportStatus.RUNNING
     header = [
         build_report_part.s(report_id, run_id, first.isoformat(), last.isoformat())
         for first, last in parts
@@ -145,6 +150,7 @@ def _send_parts(session: Session, report_id: int, run_id: str, parts: list[DateR
     # part has returned) or when the merge itself fails (reports: fail_split_report).
     merge = merge_report_parts.s(report_id, run_id).on_error(fail_split_report.s(report_id, run_id))
     chord(header)(merge)
+    run.mark_parts_sent(session)
     logger.info("report %s: sent in %d parts", report_id, len(parts))
     return ReportStatus.RUNNING
 

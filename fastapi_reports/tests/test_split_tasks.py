@@ -24,6 +24,7 @@ from reports.db import SessionLocal
 from reports.models import Report, ReportPart, ReportStatus, User
 from reports.parts import MAX_PARTS, PartTotals, split_into_parts
 from reports.reaper import RUNNING_AT_MOST, fail_stale_reports
+from reports.runs import Run
 from reports.sales import date_slices
 from reports.schemas import MAX_SPAN_DAYS
 from reports.tasks import (
@@ -174,27 +175,83 @@ def test_a_short_report_and_a_direct_call_are_built_in_one_task(
     assert session.scalars(select(ReportPart)).all() == []
 
 
-def test_a_redelivered_build_sends_the_same_parts_and_keeps_what_they_counted(
+def test_a_build_redelivered_after_it_sent_its_parts_sends_nothing_more(
     session: Session, split_report: Report, sent: Sent
 ) -> None:
     run_part(split_report, 0)
+    before = reload(session, split_report)
+    # Its worker died after the chord went out, or the message came back after
+    # the visibility timeout: the same message runs again.
     assert as_message(build_report, RUN, split_report.id) == "running"
-    first, again = sent.chords
-    assert [part.args for part in again[0]] == [part.args for part in first[0]]
+    assert len(sent.chords) == 1
     assert parts_of(session, split_report) == [(whole(0), 1)] + [(0, 0)] * (MAX_PARTS - 1)
     after = reload(session, split_report)
     assert (after.attempts, after.progress_current) == (2, whole(0))
+    assert after.message == before.message  # the part's, as it left it
+
+
+class Killed(BaseException):
+    """The worker process dies here: nothing after it runs, not even an except clause."""
+
+
+def die(*_: Any) -> None:
+    raise Killed
+
+
+@pytest.mark.parametrize(
+    ("dies_in", "chords"),
+    [
+        pytest.param((tasks, "chord"), 1, id="before-the-publish"),
+        pytest.param((Run, "mark_parts_sent"), 2, id="after-the-publish"),
+    ],
+)
+def test_a_build_that_died_before_it_recorded_sending_its_parts_sends_them_when_redelivered(
+    session: Session,
+    bob: User,
+    make_report: MakeReport,
+    sent: Sent,
+    monkeypatch: pytest.MonkeyPatch,
+    dies_in: tuple[object, str],
+    chords: int,
+) -> None:
+    report = make_report(bob, task_id=RUN, period="week", date_from=FIRST_DAY, date_to=TODAY)
+    with monkeypatch.context() as dying:
+        dying.setattr(*dies_in, die)
+        with pytest.raises(Killed):
+            as_message(build_report, RUN, report.id)
+    assert parts_of(session, report) == [(0, 0)] * MAX_PARTS  # on record, the report running
+    assert reload(session, report).status == ReportStatus.RUNNING
+
+    assert as_message(build_report, RUN, report.id) == "running"
+    # Sent once in all, or twice (each part then runs twice, and counts once): never not at all.
+    assert len(sent.chords) == chords
+    assert [tuple(part.args) for part in sent.chords[-1][0]] == [
+        (report.id, RUN, first.isoformat(), last.isoformat()) for first, last in PARTS
+    ]
+    assert as_message(build_report, RUN, report.id) == "running"  # and then no more
+    assert len(sent.chords) == chords
 
 
 def test_each_part_counts_its_days_in_the_report_once_however_often_it_runs(
-    session: Session, split_report: Report
+    session: Session, split_report: Report, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert run_part(split_report, 2) is not None
     assert reload(session, split_report).progress_current == whole(2)
     run_part(split_report, 0)
     assert reload(session, split_report).progress_current == whole(2) + whole(0)
-    # Run again (redelivered after its worker died): it sums again, and counts nothing twice.
+    # Run again (redelivered after its worker died): it sums again, and counts nothing
+    # twice, nor do its first slices, summed anew, take the bar back.
+    seen: list[int] = []
+    summarize = tasks.summarize_slice
+
+    def watch(session_: Session, date_from: dt.date, date_to: dt.date) -> Any:
+        with SessionLocal() as other:
+            seen.append(other.get_one(Report, split_report.id).progress_current)
+        return summarize(session_, date_from, date_to)
+
+    monkeypatch.setattr(tasks, "summarize_slice", watch)
     run_part(split_report, 0)
+    assert seen == [whole(2) + whole(0)] * 9  # before each of its nine slices
     assert reload(session, split_report).progress_current == whole(2) + whole(0)
     assert parts_of(session, split_report) == [(whole(0), 2), (0, 0), (whole(2), 1), (0, 0)]
 
@@ -280,6 +337,36 @@ def test_late_parts_and_merges_of_an_older_run_change_nothing(
     assert (after.task_id, after.file_name) == (before.task_id, None)
     assert parts_of(session, split_report) == counted
     assert files_of(split_report) == []
+
+
+def time_passes(delta: dt.timedelta) -> None:
+    """Move every report's clock back by `delta`, as if that much time had gone by since."""
+    with SessionLocal.begin() as session:
+        for report in session.scalars(select(Report)):
+            report.queued_at -= delta
+            if report.started_at is not None:
+                report.started_at -= delta
+
+
+def test_parts_waiting_in_the_queue_have_a_redelivery_delay_from_the_last_slice_summed(
+    session: Session, split_report: Report, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summarize = tasks.summarize_slice
+
+    def slow(session_: Session, date_from: dt.date, date_to: dt.date) -> Any:
+        time_passes(dt.timedelta(seconds=20))  # nine slices: three minutes, under the soft limit
+        return summarize(session_, date_from, date_to)
+
+    monkeypatch.setattr(tasks, "summarize_slice", slow)
+    assert run_part(split_report, 0) is not None
+    # Every process is busy elsewhere: the other parts wait in the queue, for
+    # all but a minute of the redelivery delay, and the page is read.
+    time_passes(RUNNING_AT_MOST - dt.timedelta(minutes=1))
+    assert fail_stale_reports(session, Report.id == split_report.id) == []
+    assert reload(session, split_report).status == ReportStatus.RUNNING
+    # Nothing heard of it for longer than the delay: its parts were lost.
+    time_passes(dt.timedelta(minutes=2))
+    assert fail_stale_reports(session, Report.id == split_report.id) == [split_report.id]
 
 
 def test_the_merge_writes_the_single_task_s_file(
