@@ -142,7 +142,7 @@ def fill_sales(url: str, rows: int) -> None:
     engine = engine_for(url)
     Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
-    (index,) = Sale.__table__.indexes
+    (index,) = Base.metadata.tables[Sale.__tablename__].indexes
     index.drop(engine)
     statement = text(_fill_statement(engine.dialect.name))
     with engine.begin() as connection:
