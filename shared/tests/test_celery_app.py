@@ -46,10 +46,16 @@ def test_factory_routes_to_the_default_queue_with_the_vetted_defaults() -> None:
     assert app.main == "example"
     assert app.conf.task_default_queue == "example-q"
     assert app.conf.worker_send_task_events is True
-    assert app.conf.task_send_sent_event is True
+    assert app.conf.task_send_sent_event is False  # Celery's default: a publish is one command
     assert app.conf.broker_connection_retry_on_startup is True
     assert app.conf.task_ignore_result is True
     assert "shared.tasks" in app.conf.imports
+
+
+def test_the_task_sent_event_is_a_setting() -> None:
+    settings = SharedSettings(celery_task_send_sent_event=True)
+
+    assert make_celery("example", default_queue="q", settings=settings).conf.task_send_sent_event
 
 
 def test_factory_uses_the_given_settings_object() -> None:

@@ -79,9 +79,10 @@ def celery_config(settings: SharedSettings, *, default_queue: str) -> dict[str, 
         "task_default_queue": default_queue,
         "task_default_exchange": default_queue,
         "task_default_routing_key": default_queue,
-        # Task events, so that Flower sees tasks as they are sent, start and end.
+        # Task events, so that Flower sees tasks as workers receive, start and end
+        # them; and, with CELERY_TASK_SEND_SENT_EVENT=true, as they are sent.
         "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        "task_send_sent_event": settings.celery_task_send_sent_event,
         "task_track_started": True,
         # No task runs forever: the soft limit raises inside the task so it can
         # clean up, the hard limit kills the process.

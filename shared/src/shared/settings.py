@@ -32,6 +32,11 @@ class SharedSettings(BaseSettings):
     celery_task_soft_time_limit: int = Field(default=240, gt=0)
     celery_task_time_limit: int = Field(default=300, gt=0)
     celery_result_expires: int = Field(default=24 * 3600, gt=0)
+    # A task-sent event with every publish, so that Flower lists a task while it
+    # waits in the queue, not only once a worker has received it. Off by default,
+    # as in Celery: it is an extra PUBLISH on the request path, about half of
+    # what a publish costs (docs/benchmarks.md).
+    celery_task_send_sent_event: bool = False
 
     # Outgoing mail.
     smtp_host: str = "127.0.0.1"
