@@ -32,7 +32,7 @@ from pathlib import Path
 from threading import Event
 from typing import Any
 
-import httpx
+import httpx2
 from aiosmtpd.controller import Controller
 from celery import Celery
 
@@ -120,7 +120,7 @@ def latencies(commits: Path, received: Path, numbers: list[str]) -> list[float]:
 
 async def place_orders(url: str, product_id: int) -> list[str]:
     """WARMUP, then ORDERS checkouts started INTERVAL apart; the measured orders' numbers."""
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with httpx2.AsyncClient(base_url=url, timeout=30) as client:
         customer = ShopCheckout(client, product_id, who="confirmation")
         await customer.prepare()
         for _ in range(WARMUP):

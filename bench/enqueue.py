@@ -11,7 +11,7 @@ bin/web does (gunicorn, one worker; uvicorn) on ports of its own: one server
 publishes for real, to a queue of the bench's that no worker consumes (so no task
 runs and loads the machine while it is timed; the messages are counted, then
 deleted), the other with the task's `apply_async` replaced by a no-op
-(bench.servers). Both use the stack's databases and Redis. An asyncio httpx driver
+(bench.servers). Both use the stack's databases and Redis. An asyncio httpx2 driver
 sends one request at a time, so a latency is the request's own, never time spent
 queued behind another; what an endpoint needs first and is not timed (the shop's
 add-to-cart, deleting the blog user's previous export so that each request starts
@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Iterator
 from contextlib import AsyncExitStack, ExitStack, contextmanager
 from typing import Protocol
 
-import httpx
+import httpx2
 import sqlalchemy
 
 from bench import stats
@@ -114,7 +114,7 @@ def shop_catalogue(action: str, bench: Stack) -> str:
     return result.stdout.strip()
 
 
-def expect(response: httpx.Response, status: int, what: str) -> httpx.Response:
+def expect(response: httpx2.Response, status: int, what: str) -> httpx2.Response:
     if response.status_code != status:
         raise BenchError(
             f"{what}: HTTP {response.status_code}, not {status}: {response.text[:300]}"
@@ -137,7 +137,7 @@ class Flow(Protocol):
     async def finish(self) -> None: ...
 
 
-async def timed(request: Awaitable[httpx.Response]) -> tuple[httpx.Response, float]:
+async def timed(request: Awaitable[httpx2.Response]) -> tuple[httpx2.Response, float]:
     """`request`'s response and its milliseconds: a coroutine starts when it is awaited."""
     begun = time.perf_counter()
     response = await request
@@ -147,7 +147,7 @@ async def timed(request: Awaitable[httpx.Response]) -> tuple[httpx.Response, flo
 class ShopCheckout:
     """A customer who puts the bench product in the cart, then checks out (timed)."""
 
-    def __init__(self, client: httpx.AsyncClient, product_id: int, who: str = "enqueue") -> None:
+    def __init__(self, client: httpx2.AsyncClient, product_id: int, who: str = "enqueue") -> None:
         self.client, self.product_id, self.who, self.count = client, product_id, who, 0
         self.orders: list[str] = []  # the numbers of the orders placed, in order
 
@@ -178,7 +178,7 @@ CSRF_INPUT = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 class BlogExport:
     """A new blog user who asks for an export (timed), its previous one deleted first."""
 
-    def __init__(self, client: httpx.AsyncClient, database: sqlalchemy.Engine) -> None:
+    def __init__(self, client: httpx2.AsyncClient, database: sqlalchemy.Engine) -> None:
         self.client, self.database = client, database
         self.username = f"bench-{secrets.token_hex(4)}"
         self.user_id = 0
@@ -220,7 +220,7 @@ class BlogExport:
 class ReportRequest:
     """A new reports user who asks for a report (timed); every report is cancelled after."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx2.AsyncClient) -> None:
         self.client = client
         self.reports: list[int] = []
 
@@ -260,7 +260,7 @@ def queue(app: str) -> str:
     return f"bench.enqueue.{app}"
 
 
-def flow(app: str, client: httpx.AsyncClient, product_id: int) -> Flow:
+def flow(app: str, client: httpx2.AsyncClient, product_id: int) -> Flow:
     if app == "shop":
         return ShopCheckout(client, product_id)
     if app == "blog":
@@ -275,7 +275,7 @@ async def drive(urls: dict[str, str], app: str, product_id: int) -> dict[str, li
         flows: dict[str, Flow] = {}
         for variant, url in urls.items():
             # Origin: the reports' CSRF check wants the app's own on every POST.
-            client = httpx.AsyncClient(base_url=url, timeout=30, headers={"Origin": url})
+            client = httpx2.AsyncClient(base_url=url, timeout=30, headers={"Origin": url})
             flows[variant] = flow(app, await clients.enter_async_context(client), product_id)
         for each in flows.values():
             await each.prepare()

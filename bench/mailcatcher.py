@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 
 from bench.figures import Figure
 from shared.mail import build_message, deliver
@@ -102,8 +102,8 @@ def running(var_dir: Path) -> Iterator[Catcher]:
 
 def _live(base_url: str) -> bool:
     try:
-        return httpx.get(f"{base_url}/livez", timeout=1).status_code == 200
-    except httpx.TransportError:
+        return httpx2.get(f"{base_url}/livez", timeout=1).status_code == 200
+    except httpx2.TransportError:
         return False
 
 
@@ -127,7 +127,7 @@ def measure(messages: int, calls: int) -> dict[str, Any]:
         fill(var_dir / "mail", messages)
         with running(var_dir) as cold:
             pass
-        with running(var_dir) as warm, httpx.Client(base_url=warm.base_url, timeout=10) as client:
+        with running(var_dir) as warm, httpx2.Client(base_url=warm.base_url, timeout=10) as client:
             listed = client.get("/api/v1/messages").raise_for_status().json()
             if listed["total"] != messages:
                 raise RuntimeError(f"the catcher lists {listed['total']} of {messages} messages")

@@ -17,7 +17,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from shared.mail import build_message, deliver
@@ -67,12 +67,12 @@ class Catcher:
 
     def _live(self) -> bool:
         try:
-            return httpx.get(f"{self.base}/livez").status_code == 200
-        except httpx.TransportError:
+            return httpx2.get(f"{self.base}/livez").status_code == 200
+        except httpx2.TransportError:
             return False
 
     def get(self, path: str, **params: Any) -> dict[str, Any]:
-        return dict(httpx.get(f"{self.base}{path}", params=params).raise_for_status().json())
+        return dict(httpx2.get(f"{self.base}{path}", params=params).raise_for_status().json())
 
     def subjects(self, path: str = "/api/v1/messages", **params: Any) -> list[str]:
         """The subjects `path` lists, in its order."""
@@ -134,12 +134,12 @@ def test_a_sent_message_is_in_the_maildir_and_the_api(catcher: Catcher) -> None:
     assert full["Subject"] == "Order A-1"
     assert full["Text"].strip() == "Total 12.50"
     assert "<b>12.50</b>" in full["HTML"]
-    page = httpx.get(f"{catcher.base}/")
+    page = httpx2.get(f"{catcher.base}/")
     assert "Order A-1" in page.text
 
 
 def test_an_unknown_message_is_404(catcher: Catcher) -> None:
-    assert httpx.get(f"{catcher.base}/api/v1/message/nope").status_code == 404
+    assert httpx2.get(f"{catcher.base}/api/v1/message/nope").status_code == 404
 
 
 def test_a_message_is_listed_as_soon_as_smtp_accepted_it(catcher: Catcher) -> None:
@@ -225,8 +225,8 @@ def test_a_search_is_paged_and_counts_every_match(catcher: Catcher) -> None:
 def test_a_search_it_cannot_answer_as_mailpit_would_is_a_400(catcher: Catcher) -> None:
     search = f"{catcher.base}/api/v1/search"
 
-    assert httpx.get(search, params={"query": " "}).status_code == 400
-    refused = httpx.get(search, params={"query": "order is:unread"})
+    assert httpx2.get(search, params={"query": " "}).status_code == 400
+    refused = httpx2.get(search, params={"query": "order is:unread"})
     assert refused.status_code == 400
     assert "is:" in refused.text
 
@@ -308,15 +308,15 @@ def test_delete_removes_the_ids_given_or_every_message(catcher: Catcher) -> None
     second = catcher.get("/api/v1/messages")["messages"][1]["ID"]
     delete = f"{catcher.base}/api/v1/messages"
 
-    assert httpx.request("DELETE", delete, json={"IDs": [second, "unknown"]}).text == "ok"
+    assert httpx2.request("DELETE", delete, json={"IDs": [second, "unknown"]}).text == "ok"
     assert catcher.subjects() == ["Third", "First"]
     assert len(list((catcher.maildir / "new").iterdir())) == 2
 
-    httpx.request("DELETE", delete, json={"IDs": []}).raise_for_status()  # none listed: all
+    httpx2.request("DELETE", delete, json={"IDs": []}).raise_for_status()  # none listed: all
     assert catcher.get("/api/v1/messages")["total"] == 0
     assert list((catcher.maildir / "new").iterdir()) == []
     catcher.send(email("Fourth"))
-    httpx.request("DELETE", delete).raise_for_status()  # no body: all
+    httpx2.request("DELETE", delete).raise_for_status()  # no body: all
     assert catcher.get("/api/v1/messages")["total"] == 0
     catcher.restart()
     assert catcher.get("/api/v1/messages")["total"] == 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from shared.settings import SharedSettings
@@ -79,7 +79,7 @@ class Mailbox:
     """Reads the mail catcher through Mailpit's HTTP API (the native catcher speaks it too)."""
 
     def __init__(self, base_url: str) -> None:
-        self.client = httpx.Client(base_url=base_url, timeout=5)
+        self.client = httpx2.Client(base_url=base_url, timeout=5)
 
     def search(self, query: str) -> list[dict[str, Any]]:
         """The newest 50 messages matching Mailpit search `query`, newest first."""

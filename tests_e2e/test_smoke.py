@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Iterator
 
-import httpx
+import httpx2
 import pytest
 from conftest import Urls
 from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -47,7 +47,7 @@ def flower(browser: Browser, flower_credentials: tuple[str, str]) -> Iterator[Br
 
 def alive_workers(urls: Urls, credentials: tuple[str, str]) -> set[str]:
     """The node names Flower counts as alive (from their heartbeats)."""
-    status = httpx.get(f"{urls.flower}/api/workers", params={"status": "true"}, auth=credentials)
+    status = httpx2.get(f"{urls.flower}/api/workers", params={"status": "true"}, auth=credentials)
     return {node for node, alive in status.raise_for_status().json().items() if alive}
 
 
@@ -85,14 +85,14 @@ def test_flower_sees_each_replica_of_a_scaled_worker(
 
 @pytest.mark.parametrize("path", ["/", "/workers", "/tasks", "/api/workers", "/metrics"])
 def test_flower_requires_its_login(urls: Urls, path: str) -> None:
-    assert httpx.get(f"{urls.flower}{path}").status_code == 401
-    assert httpx.get(f"{urls.flower}{path}", auth=("admin", "wrong")).status_code == 401
+    assert httpx2.get(f"{urls.flower}{path}").status_code == 401
+    assert httpx2.get(f"{urls.flower}{path}", auth=("admin", "wrong")).status_code == 401
 
 
 def test_each_worker_consumes_only_its_own_queue(
     urls: Urls, flower_credentials: tuple[str, str]
 ) -> None:
-    workers = httpx.get(
+    workers = httpx2.get(
         f"{urls.flower}/api/workers", params={"refresh": "true"}, auth=flower_credentials
     ).json()
 

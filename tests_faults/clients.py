@@ -16,7 +16,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Self
 
-import httpx
+import httpx2
 import stack
 
 from shared.settings import SharedSettings
@@ -29,7 +29,7 @@ class Client:
 
     def __init__(self, base_url: str, **options: Any) -> None:
         self.base_url = base_url
-        self.client = httpx.Client(base_url=base_url, timeout=60, **options)
+        self.client = httpx2.Client(base_url=base_url, timeout=60, **options)
 
     def __enter__(self) -> Self:
         return self
@@ -51,7 +51,7 @@ class Shopper(Client):
             ids += [int(i) for i in re.findall(r"/cart/add/(\d+)/", detail)][:1]
         return ids
 
-    def buy(self, product_id: int, *, email: str, quantity: int = 1) -> httpx.Response:
+    def buy(self, product_id: int, *, email: str, quantity: int = 1) -> httpx2.Response:
         """Add the product to the cart and check out; the checkout's response."""
         if "csrftoken" not in self.client.cookies:
             self.client.get("/checkout/")  # its form sets the CSRF cookie
@@ -60,7 +60,7 @@ class Shopper(Client):
         return self.client.post("/checkout/", data={"name": "Fault Test", "email": email, **token})
 
 
-def order_number(checkout: httpx.Response) -> str:
+def order_number(checkout: httpx2.Response) -> str:
     """The number of the order a successful checkout redirected to."""
     assert checkout.status_code == 302, checkout.text[:500]
     return checkout.headers["location"].rstrip("/").rpartition("/")[2]
@@ -92,7 +92,7 @@ class Blogger(Client):
         token = self.csrf_token(self.client.get(form_page or path).text)
         return self.client.post(path, data={**form, "csrf_token": token})
 
-    def request_export(self) -> httpx.Response:
+    def request_export(self) -> httpx2.Response:
         return self.post_form("/account/exports", {}, form_page="/account/")
 
     def export(self, export_id: int) -> dict[str, Any]:
@@ -102,7 +102,7 @@ class Blogger(Client):
         return body
 
 
-def export_id(requested: httpx.Response) -> int:
+def export_id(requested: httpx2.Response) -> int:
     """The id of the export a request redirected to."""
     assert requested.status_code == 302, requested.text[:500]
     return int(requested.headers["location"].rstrip("/").rpartition("/")[2])
@@ -118,7 +118,7 @@ class ReportsUser(Client):
 
     def request_report(
         self, date_from: dt.date | None = None, date_to: dt.date | None = None
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         today = dt.datetime.now(dt.UTC).date()
         body = {
             "report_type": "sales_summary",
@@ -138,7 +138,7 @@ class ReportsUser(Client):
 def mail_counts(config: SharedSettings, needles: Iterable[str]) -> dict[str, int]:
     """How many messages in the mail catcher have each of `needles` in their subject."""
     counts = {}
-    with httpx.Client(base_url=config.mail_url) as client:
+    with httpx2.Client(base_url=config.mail_url) as client:
         for needle in needles:
             query: dict[str, str | int] = {"query": f'subject:"{needle}"', "limit": 1}
             found = client.get("/api/v1/search", params=query).raise_for_status().json()

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,12 +104,12 @@ def watching_web_apps(config: SharedSettings) -> Iterator[dict[str, list[int | N
     done = threading.Event()
 
     def poll() -> None:
-        with httpx.Client(timeout=5) as client:
+        with httpx2.Client(timeout=5) as client:
             while not done.is_set():
                 for url in urls:
                     try:
                         answers[url].append(client.get(url).status_code)
-                    except httpx.HTTPError:
+                    except httpx2.HTTPError:
                         answers[url].append(None)
                 done.wait(0.25)
 

@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 import redis
 import stack
@@ -103,11 +103,11 @@ class Customer:
         for client in (self.shop, self.blog, self.reports):
             client.client.close()
 
-    def ask(self, what: str, call: Callable[[], httpx.Response]) -> httpx.Response | None:
+    def ask(self, what: str, call: Callable[[], httpx2.Response]) -> httpx2.Response | None:
         started = time.monotonic()
         try:
             response = call()
-        except httpx.TimeoutException:
+        except httpx2.TimeoutException:
             self.answers.append(Answer(what, None, time.monotonic() - started))
             return None
         answer = Answer(what, response.status_code, time.monotonic() - started)
@@ -162,7 +162,7 @@ def pinged_through_flower(config: SharedSettings) -> Callable[[], bool]:
     auth = config.flower_credentials()
 
     def seen() -> bool:
-        with httpx.Client(base_url=config.flower_url, auth=auth, timeout=5) as flower:
+        with httpx2.Client(base_url=config.flower_url, auth=auth, timeout=5) as flower:
             states = [flower.get(f"/api/task/info/{task_id}") for task_id in sent]
         return all(r.status_code == 200 and r.json().get("state") == "SUCCESS" for r in states)
 

@@ -26,7 +26,7 @@ from contextlib import closing, contextmanager
 from functools import partial
 from pathlib import Path
 
-import httpx
+import httpx2
 import stack
 from clients import Blogger, ReportsUser, Shopper, export_id, mail_count, order_number, query
 from conftest import RECOVERY_SECONDS, frozen, restarted, stopped, wait_for
@@ -73,7 +73,7 @@ def writes_held(database: Path) -> Iterator[None]:
 def flower_state(config: SharedSettings, task_id: str) -> str | None:
     """The state Flower has seen task `task_id` in, from the workers' events."""
     auth = config.flower_credentials()
-    with httpx.Client(base_url=config.flower_url, auth=auth, timeout=5) as flower:
+    with httpx2.Client(base_url=config.flower_url, auth=auth, timeout=5) as flower:
         found = flower.get(f"/api/task/info/{task_id}")
     return str(found.json()["state"]) if found.status_code == 200 else None
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
+import httpx2
 
 
 async def post_notices(
@@ -14,10 +14,10 @@ async def post_notices(
     payload: dict[str, Any],
     *,
     timeout: float = 10.0,
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
 ) -> list[int]:
     """POST `payload` to every url at once; raises if any of them fails."""
-    async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
+    async with httpx2.AsyncClient(timeout=timeout, transport=transport) as client:
         responses = await asyncio.gather(*(client.post(url, json=payload) for url in urls))
     for response in responses:
         response.raise_for_status()

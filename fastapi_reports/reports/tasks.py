@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import httpx
+import httpx2
 from celery import Task, chord, shared_task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from sqlalchemy.exc import OperationalError
@@ -354,7 +354,7 @@ def _status_now(report_id: int) -> str:
 @shared_task(
     bind=True,
     name="reports.notify_report_ready",
-    autoretry_for=(httpx.HTTPError,),
+    autoretry_for=(httpx2.HTTPError,),
     retry_backoff=True,
     retry_backoff_max=MAX_RETRY_DELAY,
     max_retries=5,

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from unittest.mock import MagicMock
 
-import httpx
+import httpx2
 import pytest
 
 from reports import tasks
@@ -25,15 +25,15 @@ MakeReport = Callable[..., Report]
 def test_post_notices_posts_to_every_url_and_raises_on_failure() -> None:
     seen: list[str] = []
 
-    def answer(request: httpx.Request) -> httpx.Response:
+    def answer(request: httpx2.Request) -> httpx2.Response:
         seen.append(f"{request.url.host} {json.loads(request.content)['report_id']}")
-        return httpx.Response(500 if request.url.host == "down" else 204)
+        return httpx2.Response(500 if request.url.host == "down" else 204)
 
-    transport = httpx.MockTransport(answer)
+    transport = httpx2.MockTransport(answer)
     urls = ["http://a/hook", "http://b/hook"]
     assert asyncio.run(post_notices(urls, {"report_id": 7}, transport=transport)) == [204, 204]
     assert sorted(seen) == ["a 7", "b 7"]
-    with pytest.raises(httpx.HTTPStatusError):
+    with pytest.raises(httpx2.HTTPStatusError):
         asyncio.run(post_notices(["http://down/hook"], {"report_id": 7}, transport=transport))
 
 

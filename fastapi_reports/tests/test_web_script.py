@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from shared.testing import free_port, wait_until
 
@@ -31,8 +31,8 @@ def running_web(env: dict[str, str]) -> Iterator[str]:
 
     def answers() -> bool:
         try:
-            return httpx.get(f"{url}/login", timeout=1).status_code == 200
-        except httpx.TransportError:
+            return httpx2.get(f"{url}/login", timeout=1).status_code == 200
+        except httpx2.TransportError:
             return False
 
     try:
@@ -47,7 +47,7 @@ def post_as_tls_proxy(url: str) -> int:
     """POST as a browser behind a TLS proxy on this machine would: `https` origin, plain HTTP."""
     https_origin = url.replace("http://", "https://")
     headers = {"Origin": https_origin, "X-Forwarded-Proto": "https"}
-    return httpx.post(f"{url}/logout", headers=headers, timeout=5).status_code
+    return httpx2.post(f"{url}/logout", headers=headers, timeout=5).status_code
 
 
 def test_proxy_headers_from_loopback_are_trusted_by_default() -> None:
