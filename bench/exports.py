@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.figures import Figure
+from bench.memory import peak_rss_mib, rss_mib
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = "A paragraph of a post, long enough to be compressed. " * 20
@@ -82,25 +82,14 @@ def export() -> dict[str, float]:
     app = create_app()
     with app.app_context():
         user_id = db.session.query(User.id).scalar()
-    imported_mib = _rss_mib()
+    imported_mib = rss_mib()
     with mock.patch("blog.tasks.send_email.delay"):
         started = time.perf_counter()
         generate_user_archive(user_id)
         seconds = time.perf_counter() - started
     with app.app_context():
         assert db.session.query(Export.status).scalar() is ExportStatus.READY
-    return {"seconds": seconds, "imported_mib": imported_mib, "peak_mib": _peak_mib()}
-
-
-def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "imported_mib": imported_mib, "peak_mib": peak_rss_mib()}
 
 
 def _run(step: str, var_dir: Path, *args: str) -> str:

@@ -75,7 +75,7 @@ class Run:
 
     def store_progress(self, session: Session, progress: Progress) -> None:
         """Mirror `progress` into the row; raises RunSupersededError if it moved on."""
-        _commit_without_flush(session)
+        _commit_asynchronously(session)
         still_mine = session.scalar(
             update(Report)
             .where(self._is_mine([ReportStatus.RUNNING]))
@@ -230,7 +230,7 @@ class PartRun:
         if _lock_report(session, self.run, **heard_of) is None:
             session.rollback()
             raise RunSupersededError
-        _commit_without_flush(session)
+        _commit_asynchronously(session)
         session.execute(
             update(ReportPart)
             .where(self._is_me(), ReportPart.days_done < progress["current"])
@@ -256,8 +256,8 @@ def _lock_report(session: Session, run: Run, **values: Any) -> int | None:
     )
 
 
-def _commit_without_flush(session: Session) -> None:
-    """Let this transaction's commit return before PostgreSQL has flushed it to disk.
+def _commit_asynchronously(session: Session) -> None:
+    """Let this transaction's commit return before PostgreSQL has written it to disk.
 
     For progress writes, one after every slice: waiting for the disk there cost
     about 6 ms a commit on this project's machines, more than a slice's query on
