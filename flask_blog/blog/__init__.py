@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from blog import account, auth, health, posts, seed
+from blog import account, auth, health, posts, release, seed
 from blog.celery_app import celery_init_app
 from blog.extensions import csrf, db, login_manager, migrate
 from blog.models import User
@@ -44,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (auth.bp, posts.bp, account.bp, health.bp):
         app.register_blueprint(blueprint)
     app.cli.add_command(seed.seed_command)
+    app.cli.add_command(release.release_command)
 
     @app.context_processor
     def app_links() -> dict[str, str]:

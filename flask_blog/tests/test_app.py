@@ -56,6 +56,26 @@ def test_migrations_match_the_models(app: Flask, runner: FlaskCliRunner) -> None
             db.session.commit()
 
 
+def test_the_release_migrates_an_empty_database_then_seeds_it_once(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    with app.app_context():
+        db.drop_all()
+    try:
+        first = runner.invoke(args=["release"])
+        assert first.exit_code == 0, first.output
+        assert "seeded user 'demo'" in first.output
+        second = runner.invoke(args=["release"])
+        assert second.exit_code == 0, second.output
+        assert "not seeding" in second.output
+        assert runner.invoke(args=["db", "check"]).exit_code == 0
+    finally:
+        assert runner.invoke(args=["db", "downgrade", "base"]).exit_code == 0
+        with app.app_context():
+            db.session.execute(db.text("DROP TABLE alembic_version"))
+            db.session.commit()
+
+
 def test_seed_creates_the_demo_user_once(app: Flask, runner: FlaskCliRunner) -> None:
     assert "seeded user 'demo'" in runner.invoke(args=["seed"]).output
     assert "not seeding" in runner.invoke(args=["seed"]).output
