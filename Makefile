@@ -94,8 +94,11 @@ clean: ## stop the stack, delete its compose volumes, var/ and the caches
 
 deps: .venv/.synced
 
+# Bytecode is compiled once here: every service of the stack then starts without
+# compiling its imports (and where PYTHONDONTWRITEBYTECODE is set, as in many
+# images and CI machines, Python would otherwise compile them at every start).
 .venv/.synced: uv.lock pyproject.toml $(wildcard */pyproject.toml) | uv
-	$(UV) sync --locked --all-packages
+	$(UV) sync --locked --all-packages --compile-bytecode
 	@touch $@
 
 uv:
