@@ -29,16 +29,20 @@ import subprocess
 import sys
 import time
 import urllib.request
+import xmlrpc.client
 from base64 import b64encode
 from collections import Counter
 from collections.abc import Callable
+from http.client import HTTPException
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from celery import Celery
 from dotenv import dotenv_values
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
+from supervisor.xmlrpc import SupervisorTransport
 
 from shared.settings import SharedSettings
 
@@ -174,22 +178,40 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+class WorkerPings:
+    """Which of the stack's workers answer Celery's ping.
+
+    One ping goes to every worker that has not answered yet and returns as soon as
+    they all have (else after 1 s); it serves every probe asked within a second of
+    it, so a round of `wait_healthy` pings once however many workers it waits for.
+    A worker that answered once is not asked again.
+    """
+
+    def __init__(self, broker_url: str, nodes: list[str]) -> None:
+        self.app = Celery(broker=broker_url)
+        self.nodes = nodes
+        self.answered: set[str] = set()
+        self.pinged_at = -1.0
+
+    def answers(self, node: str) -> bool:
+        if node not in self.answered and time.monotonic() - self.pinged_at >= 1:
+            missing = [name for name in self.nodes if name not in self.answered]
+            try:
+                replies = self.app.control.ping(missing, timeout=1.0, limit=len(missing)) or []
+            except (OSError, KombuError, RedisError):
+                replies = []
+            self.pinged_at = time.monotonic()
+            self.answered.update(name for reply in replies for name in reply)
+        return node in self.answered
+
+
 def checks(config: SharedSettings, var: Path) -> dict[str, Callable[[], bool]]:
     """One readiness probe per service: per program of supervisord.conf and compose service."""
-    pong: dict[str, bool] = {}
+    queues = ("shop", "blog", "reports")
+    pings = WorkerPings(config.celery_broker_url, [f"{queue}@{HOST}" for queue in queues])
 
     def worker(queue: str) -> Callable[[], bool]:
-        def probe() -> bool:
-            if not pong.get(f"{queue}@{HOST}"):
-                app = Celery(broker=config.celery_broker_url)
-                try:
-                    replies = app.control.ping(timeout=1.0) or []
-                except (OSError, KombuError, RedisError):
-                    return False
-                pong.update({node: True for reply in replies for node in reply})
-            return pong.get(f"{queue}@{HOST}", False)
-
-        return probe
+        return lambda: pings.answers(f"{queue}@{HOST}")
 
     def running(name: str) -> Callable[[], bool]:
         # A beat has no port and no control channel: alive is all there is to ask.
@@ -234,10 +256,31 @@ def supervisorctl(var: Path, *args: str, timeout: float = 30) -> subprocess.Comp
         return subprocess.CompletedProcess(command, 124, "", f"no answer within {timeout} s")
 
 
+#: What asking a supervisord that is not there (or not answering) raises.
+SUPERVISOR_ERRORS = (OSError, HTTPException, xmlrpc.client.Error)
+
+
+def ask_supervisord(var: Path, method: str, *args: str) -> Any:
+    """`supervisor.METHOD(*ARGS)` of supervisord's XML-RPC interface, on the socket
+    supervisorctl speaks to; raises one of SUPERVISOR_ERRORS when none answers.
+
+    For the questions asked many times a second while the stack starts (states,
+    pids): in this process, where a supervisorctl would be a Python process each.
+    """
+    transport = SupervisorTransport(None, None, f"unix://{var / 'run' / 'supervisor.sock'}")
+    try:
+        proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport)
+        return getattr(proxy.supervisor, method)(*args)
+    finally:
+        transport.close()
+
+
 def supervisord_pid(var: Path) -> int | None:
     """The pid of the stack's supervisord, or None when none answers on its socket."""
-    answer = supervisorctl(var, "pid").stdout.strip()
-    return int(answer) if answer.isdigit() else None
+    try:
+        return int(ask_supervisord(var, "getPID"))
+    except SUPERVISOR_ERRORS:
+        return None
 
 
 def native_running(var: Path) -> bool:
@@ -246,19 +289,21 @@ def native_running(var: Path) -> bool:
 
 def service_pid(name: str, var: Path) -> int | None:
     """The pid supervisord started for service `name`, or None when it is not running."""
-    answer = supervisorctl(var, "pid", name).stdout.strip()
-    return int(answer) if answer.isdigit() and answer != "0" else None
+    try:
+        return int(ask_supervisord(var, "getProcessInfo", name)["pid"]) or None
+    except SUPERVISOR_ERRORS:
+        return None
 
 
 def program_states(var: Path) -> dict[str, tuple[str, str]]:
     """Each service's supervisor state (RUNNING, STARTING, BACKOFF, STOPPED, FATAL...) and
     description (its pid and uptime, or why it stopped); {} when supervisord does not answer.
     """
-    found = {}
-    for line in supervisorctl(var, "status").stdout.splitlines():
-        name, _, rest = line.partition(" ")
-        state, _, description = rest.strip().partition(" ")
-        found[name] = (state, description.strip())
+    try:
+        infos = ask_supervisord(var, "getAllProcessInfo")
+    except SUPERVISOR_ERRORS:
+        return {}
+    found = {info["name"]: (info["statename"], info["description"]) for info in infos}
     return {name: found[name] for name in native_services() if name in found}
 
 
@@ -373,7 +418,7 @@ def wait_healthy(services: list[str], config: SharedSettings, var: Path, timeout
             break
         pending = [name for name in pending if not probes[name]()]
         if pending:
-            time.sleep(1)
+            time.sleep(0.5)
     states = program_states(var)
     for name in pending:
         state = " ".join(states.get(name, ("unknown", ""))).strip()

@@ -144,6 +144,39 @@ def test_redis_probe_tells_a_live_server_from_a_dead_port(redis_url: str) -> Non
     assert not stack.redis_answers(f"redis://127.0.0.1:{free_port()}/0")
 
 
+def test_one_ping_serves_every_worker_probe_of_a_round(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pings = stack.WorkerPings(redis_url, ["shop@h", "blog@h", "reports@h"])
+    asked: list[list[str]] = []
+
+    def ping(destination: list[str], **options: object) -> list[dict[str, object]]:
+        asked.append(destination)
+        return [{"shop@h": {"ok": "pong"}}]
+
+    monkeypatch.setattr(pings.app.control, "ping", ping)
+
+    assert [pings.answers(node) for node in ("shop@h", "blog@h", "reports@h")] == [
+        True,
+        False,
+        False,
+    ]
+    assert asked == [["shop@h", "blog@h", "reports@h"]]
+    pings.pinged_at -= 1  # the next round, a second later: only the silent ones are asked
+    assert not pings.answers("blog@h")
+    assert pings.answers("shop@h")
+    assert asked == [["shop@h", "blog@h", "reports@h"], ["blog@h", "reports@h"]]
+
+
+def test_a_ping_no_worker_answers_gives_up_within_its_second(redis_url: str) -> None:
+    pings = stack.WorkerPings(redis_url, ["nobody@h"])
+    started = time.monotonic()
+
+    assert not pings.answers("nobody@h")
+    assert not pings.answers("nobody@h")
+    assert time.monotonic() - started < 3
+
+
 def test_supervisor_reports_each_service_and_its_pid(supervisord: Path) -> None:
     assert stack.native_running(supervisord)
     wait_until(lambda: stack.program_states(supervisord)["sleeper"][0] == "RUNNING", timeout=10)
