@@ -328,10 +328,10 @@ def native_env(config: SharedSettings, var: Path, *, run_redis: bool) -> dict[st
     """
     dotenv = {key: value for key, value in dotenv_values(ENV_FILE).items() if value is not None}
     broker = urlsplit(config.celery_broker_url)
+    # No DJANGO_SETTINGS_MODULE unless .env or the caller sets one: the shop's bin
+    # scripts default to config.settings.production themselves, and in any other
+    # app's process Celery would see it and load its Django fix-up (and Django).
     return {
-        # The shop as it is deployed: no debug pages, no wildcard host. Debug is
-        # for `manage.py runserver` (config.settings.local, manage.py's default).
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
         **dotenv,
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",

@@ -86,6 +86,24 @@ def test_up_runs_the_release_step_of_every_app() -> None:
     assert len(scripts) == 3
 
 
+def test_only_the_shops_processes_load_django(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In any other app's process, Celery would see DJANGO_SETTINGS_MODULE and load
+    # its Django fix-up (and Django) at every start.
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+    monkeypatch.setattr(stack, "ENV_FILE", tmp_path / ".env")
+
+    assert "DJANGO_SETTINGS_MODULE" not in stack.native_env(
+        SharedSettings(), tmp_path, run_redis=True
+    )
+    default = (
+        'export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-config.settings.production}"'
+    )
+    for script in sorted((ROOT / "django_shop" / "bin").iterdir()):
+        assert default in script.read_text().splitlines(), script.name
+
+
 def test_env_file_gets_random_secrets_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     env_file = tmp_path / ".env"
     monkeypatch.setattr(stack, "ENV_FILE", env_file)
