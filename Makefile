@@ -92,13 +92,18 @@ clean: ## stop the stack, delete its compose volumes, var/ and the caches
 
 # --- what the targets need ------------------------------------------------------
 
-deps: .venv/.synced
+deps: .venv/.synced .venv-flower/.synced
 
 # Bytecode is compiled once here: every service of the stack then starts without
 # compiling its imports (and where PYTHONDONTWRITEBYTECODE is set, as in many
 # images and CI machines, Python would otherwise compile them at every start).
 .venv/.synced: uv.lock pyproject.toml $(wildcard */pyproject.toml) | uv
 	$(UV) sync --locked --all-packages --compile-bytecode
+	@touch $@
+
+# Flower's own environment (the native stack's flower runs from it), as its image is.
+.venv-flower/.synced: uv.lock pyproject.toml | uv
+	UV_PROJECT_ENVIRONMENT=.venv-flower $(UV) sync --locked --only-group flower --compile-bytecode
 	@touch $@
 
 uv:

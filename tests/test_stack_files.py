@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 import re
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,10 @@ def programs() -> dict[str, configparser.SectionProxy]:
 
 
 def native_command(program: configparser.SectionProxy) -> str:
-    """A program's command as compose writes it: relative to the repository root."""
-    return program["command"].replace("%(here)s/", "")
+    """A program's command as compose writes it: relative to the repository root, and
+    Flower's from its own environment (.venv-flower natively, its own image in compose).
+    """
+    return program["command"].replace("%(here)s/", "").removeprefix(".venv-flower/bin/")
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +129,10 @@ def test_start_scripts_exist_and_are_executable(compose: dict[str, Any]) -> None
         script = command.split(" ")[0]
         if "/" in script:
             assert (ROOT / script).stat().st_mode & 0o111, f"{script} is not executable"
+
+
+def test_the_apps_celery_command_loads_no_flower() -> None:
+    # Every `celery` command a worker or beat starts with loads each installed
+    # `celery.commands` plugin, Flower's with it: Flower has its own environment.
+    assert "flower" not in {entry.name for entry in entry_points(group="celery.commands")}
+    assert programs()["flower"]["command"].startswith("%(here)s/.venv-flower/bin/celery flower ")
