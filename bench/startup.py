@@ -254,7 +254,8 @@ def timeline_figures(timeline: Timeline, services: list[str]) -> list[Figure]:
             "  the last service healthy until `make up` returns",
             timeline.returned - last_healthy,
             "s",
-            comparison="stack.py's probes: one loop a second, a 1 s Celery ping per pending worker",
+            comparison="stack.py's probes: a round every 0.5 s, one Celery ping (at most "
+            "1 s) for every pending worker",
         ),
         *cpu_figures(timeline),
     ]
