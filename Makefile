@@ -13,7 +13,7 @@ PACKAGES := shared django_shop flask_blog fastapi_reports
 CHROMIUM := /usr/bin/chromium
 
 .PHONY: help up down logs status restart start stop test unit e2e test-faults bench lint
-.PHONY: secrets-baseline fmt clean deps uv chromium redis postgres
+.PHONY: secrets-baseline relink fmt clean deps uv chromium redis postgres
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -80,6 +80,9 @@ lint: deps ## ruff (format and lint), mypy, and a scan for committed secrets
 
 secrets-baseline: deps ## record the current findings of the secret scan as reviewed
 	$(RUN) detect-secrets scan --exclude-files '^uv\.lock$$' > .secrets.baseline
+
+relink: deps ## move the docs' line links to where their symbols now are
+	@$(RUN) python scripts/relink_docs.py
 
 fmt: deps ## format and fix what ruff can
 	$(RUN) ruff format .

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+import relink_docs
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = {".venv", "node_modules", "var", ".git"}
@@ -30,7 +31,23 @@ def test_every_line_link_points_at_a_line_that_exists(document: Path) -> None:
         assert int(number) <= len(lines), f"{document.name}: {target} has no line {number}"
         if symbol:
             line = lines[int(number) - 1]
-            assert symbol.split("(")[0] in line, f"{document.name}: {target}:{number} is {line!r}"
+            assert symbol.split("(")[0] in line, (
+                f"{document.name}: {target}:{number} is {line!r} (`make relink` moves the link)"
+            )
+
+
+def test_relink_moves_a_link_to_the_line_its_symbol_moved_to(tmp_path: Path) -> None:
+    code = tmp_path / "code.py"
+    code.write_text("import os\n\n\ndef claim(order_id):\n    return order_id\n")
+    document = tmp_path / "guide.md"
+    document.write_text(
+        "See [`code.py:1`](code.py#L1) (`def claim`), [x](code.py#L2) (`gone`), [y](code.py#L1)."
+    )
+
+    text, problems = relink_docs.relink(document)
+
+    assert text.startswith("See [`code.py:4`](code.py#L4) (`def claim`), [x](code.py#L2)")
+    assert problems == ["code.py: `gone` is nowhere in it"]
 
 
 RELIABILITY = ROOT / "docs" / "reliability.md"
