@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr, ValidationError
+from sqlalchemy import create_engine, text
 
 from reports.config import Settings
+from reports.db import SessionLocal, engine
 
 
 def test_production_requires_a_real_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,3 +40,18 @@ def test_database_url_defaults_to_sqlite_under_var_dir(tmp_path: Path) -> None:
 def test_postgres_urls_use_psycopg_3(scheme: str) -> None:
     settings = Settings(reports_database_url=f"{scheme}://user:pw@db:5432/reports")
     assert settings.database_url == "postgresql+psycopg://user:pw@db:5432/reports"
+
+
+def test_a_connection_the_database_dropped_is_replaced_before_use() -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("only a database server drops connections: set REPORTS_TEST_DATABASE_URL")
+    with SessionLocal() as session:
+        first = session.scalar(text("SELECT pg_backend_pid()"))
+    # As a server restart or an idle timeout would: the pooled connection dies.
+    other = create_engine(engine.url)
+    with other.begin() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+    other.dispose()
+
+    with SessionLocal() as session:
+        assert session.scalar(text("SELECT pg_backend_pid()")) != first

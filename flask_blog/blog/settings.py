@@ -49,6 +49,9 @@ class BlogSettings(SharedSettings):
         return {
             "SECRET_KEY": secret_key,
             "SQLALCHEMY_DATABASE_URI": self.database_uri(),
+            # A pooled connection the server dropped (a restart, an idle timeout) is
+            # replaced when checked out, instead of failing the next request or task.
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
             "POSTS_PER_PAGE": self.blog_posts_per_page,
             # Any larger request body is a 413. The largest form, a post of 50,000
             # characters of up to 4 bytes, percent-encoded to 12, takes 600 kB.

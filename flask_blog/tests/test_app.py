@@ -76,6 +76,21 @@ def test_the_release_migrates_an_empty_database_then_seeds_it_once(
             db.session.commit()
 
 
+def test_a_connection_the_database_dropped_is_replaced_before_use(app: Flask) -> None:
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("only a database server drops connections: set BLOG_TEST_DATABASE_URL")
+        first = db.session.scalar(db.text("SELECT pg_backend_pid()"))
+        db.session.commit()  # its connection goes back to the pool
+        # As a server restart or an idle timeout would: the pooled connection dies.
+        other = db.create_engine(db.engine.url)
+        with other.begin() as connection:
+            connection.execute(db.text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        other.dispose()
+
+        assert db.session.scalar(db.text("SELECT pg_backend_pid()")) != first
+
+
 def test_seed_creates_the_demo_user_once(app: Flask, runner: FlaskCliRunner) -> None:
     assert "seeded user 'demo'" in runner.invoke(args=["seed"]).output
     assert "not seeding" in runner.invoke(args=["seed"]).output

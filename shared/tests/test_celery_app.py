@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from celery import Task
+from kombu.exceptions import EncodeError
 
 from shared.celery_app import (
     IDEMPOTENT,
@@ -170,3 +171,16 @@ def test_a_worker_whose_retry_outlives_the_visibility_timeout_refuses_to_start(
     )
     assert worker.returncode != 0
     assert "refusing to start the worker: slow_retry_app.slow_retry may retry" in worker.stderr
+
+
+def test_an_argument_json_cannot_carry_fails_the_publish_in_the_caller() -> None:
+    # An ORM object, a request, a datetime in a dict... is refused before it reaches
+    # the broker, where the caller sees it: pass ids and plain values instead.
+    app = make_celery("example", default_queue="q", settings=SharedSettings())
+    app.conf.broker_url = "memory://"
+
+    @app.task
+    def takes(value: object) -> None: ...
+
+    with pytest.raises(EncodeError, match="not JSON serializable"):
+        takes.delay(object())
