@@ -51,6 +51,7 @@ def test_relink_moves_a_link_to_the_line_its_symbol_moved_to(tmp_path: Path) -> 
 
 
 RELIABILITY = ROOT / "docs" / "reliability.md"
+PITFALLS = ROOT / "docs" / "pitfalls.md"
 CODE = re.compile(r"`([^`]+)`")
 PATH = re.compile(r"^[\w.-]+(/[\w.*-]+)+/?$")
 TEST_ID = re.compile(r"^(?P<path>[\w./-]+\.py)::(?P<test>\w+)(\[[\w-]+\])?$")
@@ -68,6 +69,20 @@ def tracked_source() -> str:
         and (path.suffix in suffixes or path.parent.name == "bin" or path.name == "Makefile")
     ]
     return "\n".join(path.read_text(errors="replace") for path in files)
+
+
+def test_every_test_the_pitfalls_name_exists() -> None:
+    named = [
+        match
+        for code in CODE.findall(PITFALLS.read_text())
+        for item in code.split(", ")
+        if (match := TEST_ID.fullmatch(item.strip()))
+    ]
+    assert len(named) >= 11  # at least one per pitfall
+    for match in named:
+        path = ROOT / match["path"]
+        assert path.is_file(), f"{match[0]}: no such file"
+        assert f"def {match['test']}(" in path.read_text(), f"{match[0]}: no such test"
 
 
 def test_the_reliability_table_names_only_code_and_tests_that_exist() -> None:
