@@ -133,20 +133,31 @@ class Watcher:
             self.done.wait(0.1)
 
     def _workers(self, config: SharedSettings) -> None:
-        """One Celery ping for the three workers: it waits its whole timeout for replies."""
+        """One Celery ping for the workers that have not answered yet: it returns when they
+        all have, else after its timeout. Once `make up` returns, a last ping with a longer
+        timeout hears the workers stack.py heard just before (a loaded machine answers late).
+        """
         celery = Celery(broker=config.celery_broker_url)
         healthy = self.timeline.healthy
+
+        def ping(timeout: float) -> None:
+            missing = {f"{queue}@{stack.HOST}": name for name, queue in WORKERS.items()}
+            missing = {node: name for node, name in missing.items() if name not in healthy}
+            try:
+                replies = celery.control.ping(list(missing), timeout=timeout, limit=len(missing))
+            except (OSError, KombuError, RedisError):  # Redis still loading its data
+                replies = []
+            # A reply heard after `make up` returned was sent before: stack.py heard it.
+            answered = min(time.time(), self.timeline.returned or time.time())
+            for node in {node for reply in replies or [] for node in reply} & set(missing):
+                healthy.setdefault(missing[node], answered)
+
         while not self.done.is_set() and not all(name in healthy for name in WORKERS):
             if "redis" in healthy:  # before, a ping would wait for the broker
-                try:
-                    replies = celery.control.ping(timeout=0.1) or []
-                except (OSError, KombuError, RedisError):  # Redis still loading its data
-                    replies = []
-                nodes = {node for reply in replies for node in reply}
-                for name, queue in WORKERS.items():
-                    if f"{queue}@{stack.HOST}" in nodes:
-                        healthy.setdefault(name, time.time())
+                ping(timeout=0.5)
             self.done.wait(0.1)
+        if not all(name in healthy for name in WORKERS):
+            ping(timeout=2.0)
         celery.close()
 
 
