@@ -15,6 +15,7 @@ from functools import partial
 from unittest import mock
 
 import django
+from celery import Celery
 
 from config.celery_app import app as celery_app
 from shared.doctor import CheckFailedError, Doctor, celery_checks
@@ -50,7 +51,7 @@ def expected_tasks() -> set[str]:
         connections.close_all()  # each check runs in its own thread, with its own connection
 
 
-def check_settings_reach_celery() -> str:
+def check_settings_reach_celery(app: Celery = celery_app) -> str:
     """Is every CELERY_* Django setting the Celery app's? `config_from_object(...,
     namespace="CELERY")` is what carries them; without it the app runs on
     shared's defaults alone (results in Redis, not in the shop's database).
@@ -59,7 +60,7 @@ def check_settings_reach_celery() -> str:
     differ = [
         name
         for name in names
-        if celery_app.conf.get(name.removeprefix("CELERY_").lower()) != getattr(settings, name)
+        if app.conf.get(name.removeprefix("CELERY_").lower()) != getattr(settings, name)
     ]
     if differ:
         raise CheckFailedError(f"not in the Celery app's configuration: {', '.join(differ)}")
