@@ -12,7 +12,8 @@ RUN := $(UV) run --locked
 PACKAGES := shared django_shop flask_blog fastapi_reports
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help up down logs status restart start stop test unit e2e test-faults bench lint
+.PHONY: help up down logs status restart start stop doctor check-integration
+.PHONY: test unit e2e test-faults bench lint
 .PHONY: secrets-baseline relink fmt clean deps uv chromium redis postgres
 
 help: ## list the targets
@@ -38,6 +39,14 @@ stop: deps ## stop one service (it stays stopped until make start or make up)
 
 start: deps ## start one stopped service: make start SERVICE=shop-worker
 	@$(RUN) python scripts/stack.py start $(SERVICE)
+
+doctor: deps ## check each app's Celery setup on the running stack (make doctor APP=shop: one)
+	@$(RUN) python scripts/doctor.py $(APP)
+
+check-integration: deps ## an app's tasks end to end on the running stack: APP=shop|blog|reports
+	@case "$(APP)" in shop|blog|reports) ;; \
+		*) echo "make check-integration APP=shop|blog|reports" >&2; exit 2 ;; esac
+	$(RUN) pytest tests_integration/test_$(APP).py
 
 test: lint unit chromium redis ## lint, unit and integration tests, then browser tests on a native stack
 	@$(RUN) python scripts/stack.py with-stack pytest tests_e2e

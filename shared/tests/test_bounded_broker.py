@@ -7,8 +7,6 @@ them and never answer (paused, failing over, a host gone without a reset).
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -23,31 +21,6 @@ from shared.testing import free_port
 
 #: What "within a few seconds" means for a request, with room for a slow CI machine.
 REQUEST_BUDGET = 8.0
-
-
-@pytest.fixture
-def silent_broker() -> Iterator[str]:
-    """A TCP server that accepts every connection and never answers a byte."""
-    server = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
-    stop.set()
-    thread.join()
-    for connection in accepted:
-        connection.close()
-    server.close()
 
 
 @pytest.fixture

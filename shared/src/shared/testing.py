@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -140,6 +141,33 @@ def start_worker(
             process.kill()
         if not keep_log:
             log.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def silent_broker() -> Iterator[str]:
+    """The URL of a TCP server that accepts every connection and never answers a byte:
+    a Redis that is paused, failing over, or on a host gone without a reset.
+    """
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    stop.set()
+    thread.join()
+    for connection in accepted:
+        connection.close()
+    server.close()
 
 
 @dataclass
