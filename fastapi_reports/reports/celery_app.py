@@ -12,9 +12,9 @@ from celery.signals import worker_process_init
 
 from reports.config import settings
 from reports.db import engine
-from shared.celery_app import make_celery
+from shared.celery_app import create_celery_app
 
-celery_app = make_celery("reports", default_queue="reports", settings=settings)
+celery_app = create_celery_app("reports", default_queue="reports", settings=settings)
 celery_app.autodiscover_tasks(["reports"])
 # `@shared_task` binds to the current app: make it this one in the web process too.
 celery_app.set_default()

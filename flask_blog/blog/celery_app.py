@@ -13,7 +13,7 @@ from celery import Celery, Task
 from flask import Flask
 
 from blog.settings import BlogSettings
-from shared.celery_app import make_celery
+from shared.celery_app import create_celery_app
 
 
 def celery_init_app(app: Flask, settings: BlogSettings) -> Celery:
@@ -22,7 +22,9 @@ def celery_init_app(app: Flask, settings: BlogSettings) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
-    celery_app = make_celery(app.name, default_queue="blog", task_cls=FlaskTask, settings=settings)
+    celery_app = create_celery_app(
+        app.name, default_queue="blog", task_cls=FlaskTask, settings=settings
+    )
     celery_app.conf.update(app.config["CELERY"])
     celery_app.set_default()
     app.extensions["celery"] = celery_app

@@ -16,7 +16,7 @@ import pytest
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from shared.celery_app import make_celery
+from shared.celery_app import create_celery_app
 from shared.health import check_broker
 from shared.settings import SharedSettings
 from shared.testing import free_port
@@ -59,7 +59,7 @@ def app_for() -> Iterator[Callable[[str], Celery]]:
         settings = SharedSettings(
             celery_broker_url=broker_url, celery_result_backend_url=broker_url
         )
-        app = make_celery("bounded", default_queue="bounded", settings=settings)
+        app = create_celery_app("bounded", default_queue="bounded", settings=settings)
 
         @app.task(name=f"bounded.noop.{broker_url}")  # one name per app: Celery warns on reuse
         def noop() -> None: ...

@@ -12,7 +12,7 @@ from shared.celery_app import (
     RedeliveryConfigError,
     celery_config,
     check_retry_delays,
-    make_celery,
+    create_celery_app,
 )
 from shared.settings import SharedSettings
 from shared.testing import free_port
@@ -41,7 +41,7 @@ def test_no_task_retries_later_than_the_longest_retry_delay() -> None:
 
 
 def test_factory_routes_to_the_default_queue_with_the_vetted_defaults() -> None:
-    app = make_celery("example", default_queue="example-q")
+    app = create_celery_app("example", default_queue="example-q")
 
     assert app.main == "example"
     assert app.conf.task_default_queue == "example-q"
@@ -55,19 +55,21 @@ def test_factory_routes_to_the_default_queue_with_the_vetted_defaults() -> None:
 def test_the_task_sent_event_is_a_setting() -> None:
     settings = SharedSettings(celery_task_send_sent_event=True)
 
-    assert make_celery("example", default_queue="q", settings=settings).conf.task_send_sent_event
+    app = create_celery_app("example", default_queue="q", settings=settings)
+
+    assert app.conf.task_send_sent_event
 
 
 def test_factory_uses_the_given_settings_object() -> None:
     settings = SharedSettings(celery_broker_url="redis://elsewhere:6379/3")
 
-    app = make_celery("example", default_queue="q", settings=settings)
+    app = create_celery_app("example", default_queue="q", settings=settings)
 
     assert app.conf.broker_url == "redis://elsewhere:6379/3"
 
 
 def test_explicit_configuration_overrides_the_defaults() -> None:
-    app = make_celery("example", default_queue="q")
+    app = create_celery_app("example", default_queue="q")
 
     app.conf.update(task_time_limit=5, task_default_queue="other")
 
@@ -80,7 +82,7 @@ def test_factory_applies_the_task_class() -> None:
     class Marked(Task):  # type: ignore[type-arg]
         marked = True
 
-    app = make_celery("example", default_queue="q", task_cls=Marked)
+    app = create_celery_app("example", default_queue="q", task_cls=Marked)
 
     @app.task
     def noop() -> None:
@@ -103,7 +105,7 @@ class FrameworkSettings:
 
 
 def test_a_namespaced_config_source_overrides_the_vetted_values() -> None:
-    app = make_celery("example", default_queue="q")
+    app = create_celery_app("example", default_queue="q")
 
     app.config_from_object(FrameworkSettings, namespace="CELERY")
 
@@ -118,7 +120,7 @@ def test_a_plain_config_source_overrides_the_vetted_values() -> None:
     class Plain:
         task_time_limit = 7
 
-    app = make_celery("example", default_queue="q")
+    app = create_celery_app("example", default_queue="q")
     app.config_from_object(Plain)
 
     assert app.conf.task_time_limit == 7
@@ -126,7 +128,7 @@ def test_a_plain_config_source_overrides_the_vetted_values() -> None:
 
 
 def test_the_vetted_configuration_passes_the_retry_delay_check() -> None:
-    app = make_celery("example", default_queue="q")
+    app = create_celery_app("example", default_queue="q")
     app.loader.import_default_modules()  # shared.tasks, as a worker does
 
     check_retry_delays(app)
@@ -134,7 +136,7 @@ def test_the_vetted_configuration_passes_the_retry_delay_check() -> None:
 
 def test_a_retry_that_outlives_the_visibility_timeout_is_refused() -> None:
     settings = SharedSettings(celery_task_soft_time_limit=50, celery_task_time_limit=60)
-    app = make_celery("example", default_queue="q", settings=settings)
+    app = create_celery_app("example", default_queue="q", settings=settings)
     visibility = app.conf.broker_transport_options["visibility_timeout"]
 
     @app.task(name="example.slow_retry", autoretry_for=(OSError,), retry_backoff=True)
@@ -147,9 +149,9 @@ def test_a_retry_that_outlives_the_visibility_timeout_is_refused() -> None:
 
 
 WORKER_WITH_A_SLOW_RETRY = """
-from shared.celery_app import make_celery
+from shared.celery_app import create_celery_app
 
-app = make_celery("slow_retry", default_queue="slow_retry")
+app = create_celery_app("slow_retry", default_queue="slow_retry")
 
 
 @app.task(autoretry_for=(OSError,), retry_backoff=True, retry_backoff_max=100_000)

@@ -7,10 +7,10 @@ import time
 
 from celery import Task, shared_task
 
-from shared.celery_app import make_celery
+from shared.celery_app import create_celery_app
 from shared.progress import ProgressReporter
 
-app = make_celery("shared-tests", default_queue="shared-tests")
+app = create_celery_app("shared-tests", default_queue="shared-tests")
 app.conf.update(include=["worker_app"])
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The vetted Celery configuration and the factory every app builds its Celery app with.
 
-Each app calls `make_celery(name, default_queue=...)` once, in its own
+Each app calls `create_celery_app(name, default_queue=...)` once, in its own
 `celery_app.py`, and may then layer framework configuration on top (Django's
 `config_from_object("django.conf:settings", namespace="CELERY")`, Flask's
 `app.config["CELERY"]`). The vetted values are installed as *defaults*, so an
@@ -133,7 +133,7 @@ def celery_config(settings: SharedSettings, *, default_queue: str) -> dict[str, 
     }
 
 
-def make_celery(
+def create_celery_app(
     main: str,
     *,
     default_queue: str,
