@@ -34,7 +34,6 @@ def test_tasks_are_registered() -> None:
         "shop.tasks.send_order_confirmation",
         "shop.tasks.resend_pending_confirmations",
         "shop.tasks.send_daily_sales_summary",
-        "shared.send_email",
     }
     assert expected <= set(celery_app.tasks)
 

@@ -128,8 +128,6 @@ def celery_config(settings: SharedSettings, *, default_queue: str) -> dict[str, 
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "timezone": "UTC",
         "enable_utc": True,
-        # Tasks more than one app uses (send_email) register in every worker.
-        "imports": ["shared.tasks"],
     }
 
 
