@@ -25,8 +25,6 @@ from pathlib import Path
 import redis
 from redis.exceptions import RedisError
 
-from shared.settings import SharedSettings
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
@@ -61,7 +59,7 @@ published to the host."""
 class Stack:
     """The running native stack: its settings and its runtime folder."""
 
-    config: SharedSettings
+    config: stack.StackSettings
     var: Path
 
     @property

@@ -18,8 +18,7 @@ from typing import Any, Self
 
 import httpx2
 import stack
-
-from shared.settings import SharedSettings
+from stack import StackSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,7 +134,7 @@ class ReportsUser(Client):
         return body
 
 
-def mail_counts(config: SharedSettings, needles: Iterable[str]) -> dict[str, int]:
+def mail_counts(config: StackSettings, needles: Iterable[str]) -> dict[str, int]:
     """How many messages in the mail catcher have each of `needles` in their subject."""
     counts = {}
     with httpx2.Client(base_url=config.mail_url) as client:
@@ -146,7 +145,7 @@ def mail_counts(config: SharedSettings, needles: Iterable[str]) -> dict[str, int
     return counts
 
 
-def mail_count(config: SharedSettings, needle: str) -> int:
+def mail_count(config: StackSettings, needle: str) -> int:
     """How many messages in the mail catcher have `needle` in their subject."""
     return mail_counts(config, [needle])[needle]
 
