@@ -1,8 +1,9 @@
 """The shop's Celery app: `celery -A config.celery_app worker -Q shop`.
 
-The vetted defaults come from `shared.celery_app.create_celery_app`; Django's
-CELERY_* settings are layered on top of them, and `autodiscover_tasks` finds
-`tasks.py` in every installed app.
+The configuration is layered as in every app (`shared.celery_app`): the vetted
+defaults, made from the shop's settings object (`config.env.SETTINGS`), then
+Django's CELERY_* settings over them. `autodiscover_tasks` finds `tasks.py` in
+every installed app.
 """
 
 import os

@@ -9,6 +9,7 @@ from django_celery_beat.models import PeriodicTask
 from pytest_django.fixtures import Settings
 
 from config.celery_app import app as celery_app
+from config.env import SETTINGS
 
 
 def test_vetted_defaults_survive_the_django_layer() -> None:
@@ -25,6 +26,12 @@ def test_django_settings_override_the_defaults(settings: Settings) -> None:
     assert settings.CELERY_RESULT_BACKEND == "django-db"
     assert celery_app.conf.result_backend == "django-db"
     assert celery_app.conf.beat_scheduler == settings.CELERY_BEAT_SCHEDULER
+
+
+def test_the_broker_comes_from_the_shops_settings_object(settings: Settings) -> None:
+    # Set once, in config.env.SETTINGS (the environment), not again in Django's settings.
+    assert celery_app.conf.broker_url == SETTINGS.celery_broker_url
+    assert not hasattr(settings, "CELERY_BROKER_URL")
 
 
 def test_tasks_are_registered() -> None:

@@ -1,7 +1,10 @@
 """The Celery app of the reports worker: `celery -A reports.celery_app worker -Q reports`.
 
 It is built from the SAME settings object as the web app (reports/config.py),
-so the broker, the database and the file directory cannot disagree.
+so the broker, the database and the file directory cannot disagree. The
+configuration is layered as in every app (`shared.celery_app`): the vetted
+defaults, made from that settings object; FastAPI has no configuration of its
+own to layer over them.
 """
 
 from __future__ import annotations

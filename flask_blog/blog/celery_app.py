@@ -3,6 +3,9 @@
 Every task runs inside `app.app_context()`, so a task uses `db.session` and
 `current_app.config` exactly like a view does. `make_celery.py` gives the
 worker the app this builds; tasks are `@shared_task` and never import it.
+
+The configuration is layered as in every app (`shared.celery_app`): the vetted
+defaults, made from the blog's settings, then Flask's `app.config["CELERY"]`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ def celery_init_app(app: Flask, settings: BlogSettings) -> Celery:
     celery_app = create_celery_app(
         app.name, default_queue="blog", task_cls=FlaskTask, settings=settings
     )
-    celery_app.conf.update(app.config["CELERY"])
+    celery_app.config_from_object(app.config["CELERY"])
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app

@@ -120,6 +120,16 @@ def test_a_plain_config_source_overrides_the_vetted_values() -> None:
     assert app.conf.accept_content == ["json"]
 
 
+def test_a_mapping_config_source_overrides_the_vetted_values() -> None:
+    """As Flask's app.config["CELERY"] is loaded."""
+    app = create_celery_app("example", default_queue="q")
+    app.config_from_object({"task_time_limit": 9, "beat_schedule": {"x": {"task": "t"}}})
+
+    assert app.conf.task_time_limit == 9
+    assert app.conf.beat_schedule == {"x": {"task": "t"}}
+    assert app.conf.task_soft_time_limit == SharedSettings().celery_task_soft_time_limit
+
+
 def test_the_vetted_configuration_passes_the_retry_delay_check() -> None:
     app = create_celery_app("example", default_queue="q")
 
