@@ -69,7 +69,8 @@ def app_for() -> Iterator[Callable[[str], Celery]]:
 
     yield build
     for app in apps:
-        app.pool.force_close_all()
+        # app.pool is kombu's ConnectionPool; celery-types calls it a ProducerPool.
+        app.pool.force_close_all()  # type: ignore[attr-defined]
         app.close()
 
 

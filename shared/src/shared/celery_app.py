@@ -148,7 +148,7 @@ def create_celery_app(
     main: str,
     *,
     default_queue: str,
-    task_cls: type[Task] | str | None = None,
+    task_cls: type[Task[Any, Any]] | str | None = None,
     settings: SharedSettings | None = None,
 ) -> Celery:
     """Build a Celery app named `main` whose tasks go to `default_queue`.
