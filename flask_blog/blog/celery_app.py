@@ -20,7 +20,7 @@ from shared.celery_app import create_celery_app
 
 
 def celery_init_app(app: Flask, settings: BlogSettings) -> Celery:
-    class FlaskTask(Task):
+    class FlaskTask(Task[Any, Any]):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             with app.app_context():
                 return self.run(*args, **kwargs)

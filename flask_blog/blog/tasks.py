@@ -30,13 +30,13 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, ignore_result=False)
-def ping(self: Task) -> dict[str, Any]:
+def ping(self: Task[Any, Any]) -> dict[str, Any]:
     """Answer /health/worker: proves a worker consumes the blog queue."""
     return {"app": "blog", "worker": self.request.hostname}
 
 
 @shared_task(bind=True, **IDEMPOTENT)
-def generate_user_archive(self: Task, user_id: int) -> None:
+def generate_user_archive(self: Task[Any, Any], user_id: int) -> None:
     """Build the archive of the user's export in progress, if there is one.
 
     A user has at most one export in progress (a unique index keeps it so), so
@@ -73,7 +73,7 @@ def generate_user_archive(self: Task, user_id: int) -> None:
     )
 
 
-def _write_archive(task: Task, run: exports.Run) -> str:
+def _write_archive(task: Task[Any, Any], run: exports.Run) -> str:
     user = db.session.get_one(User, run.user_id)
     total = db.session.scalar(select(func.count()).where(Post.author_id == user.id)) or 0
 
