@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import stack  # noqa: E402 (scripts/ is not a package)
+import stack as stack  # noqa: E402 (scripts/ is not a package; the benchmarks import it here)
 
 #: Each app's folder: where its bin/ scripts run, so `celery -A` finds its modules.
 APP_DIRS = {

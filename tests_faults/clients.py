@@ -86,7 +86,9 @@ class Blogger(Client):
         assert found, "no CSRF token on the page"
         return found[1]
 
-    def post_form(self, path: str, form: dict[str, str], *, form_page: str | None = None) -> Any:
+    def post_form(
+        self, path: str, form: dict[str, str], *, form_page: str | None = None
+    ) -> httpx2.Response:
         """POST `form` to `path` with the CSRF token of `form_page` (default: `path`)."""
         token = self.csrf_token(self.client.get(form_page or path).text)
         return self.client.post(path, data={**form, "csrf_token": token})

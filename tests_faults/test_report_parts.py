@@ -87,7 +87,10 @@ def test_a_pool_process_killed_mid_part_redoes_that_part_alone_at_once(
         requested = reports_user.request_report(FIRST_DAY, LAST_DAY)
         assert requested.status_code == 202, requested.text
         report = requested.json()["id"]
-        first = lambda: parts(reports_db, report)[:1]  # noqa: E731
+
+        def first() -> list[tuple[str, int, int]]:
+            return parts(reports_db, report)[:1]
+
         wait_for("the first part started", lambda: first() and first()[0][2] == 1, timeout=60)
         with writes_held(reports_db):
             [(first_day, days, _)] = first()

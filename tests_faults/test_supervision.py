@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import stack
 from celery import Celery
 from conftest import (
     RECOVERY_SECONDS,
@@ -23,7 +24,6 @@ from conftest import (
     recoveries,
     restarted,
     restore,
-    stack,
     wait_for,
     watching_web_apps,
 )

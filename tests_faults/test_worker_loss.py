@@ -118,7 +118,7 @@ def test_a_worker_killed_mid_task_comes_back_and_each_task_completes_once(
 
         def half_done() -> bool:
             state = blogger.export(export)
-            return state["status"] == "running" and 0 < state["progress"] < 60
+            return bool(state["status"] == "running" and 0 < state["progress"] < 60)
 
         wait_for("the export half done", half_done, timeout=60)
         for name in ("blog-worker", "shop-worker"):
