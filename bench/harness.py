@@ -25,12 +25,10 @@ from pathlib import Path
 import redis
 from redis.exceptions import RedisError
 
-from shared.settings import SharedSettings
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import stack  # noqa: E402 (scripts/ is not a package)
+import stack as stack  # noqa: E402 (scripts/ is not a package; the benchmarks import it here)
 
 #: Each app's folder: where its bin/ scripts run, so `celery -A` finds its modules.
 APP_DIRS = {
@@ -61,7 +59,7 @@ published to the host."""
 class Stack:
     """The running native stack: its settings and its runtime folder."""
 
-    config: SharedSettings
+    config: stack.StackSettings
     var: Path
 
     @property

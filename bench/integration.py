@@ -17,7 +17,7 @@ every 0.5 s, which would time the poll, not the wiring. So the no-op task of eve
 app keeps its result in Redis (bench.tasks.use_redis_results) and all four round
 trips end the same way; the shop's own `ping` through its database is reported
 apart, for what it is. A fifth variant, the bare task in an app built by
-`shared.celery_app.make_celery` with nothing else, separates what the shared
+`shared.celery_app.create_celery_app` with nothing else, separates what the shared
 configuration costs (task events, the STARTED state, extended results, the request
 id header) from what each framework's wiring adds.
 
@@ -260,7 +260,7 @@ def figures(
             samples=tuple(samples["bare"]),
         ),
         Figure(
-            "shared configuration alone (make_celery) / bare app",
+            "shared configuration alone (create_celery_app) / bare app",
             stats.paired_ratio(per_round["vetted"], per_round["bare"]),
             "x",
             comparison=f"{ms('vetted')} against {ms('bare')}; median of per-round ratios, {rounds}",

@@ -33,7 +33,7 @@ from typing import Any
 import httpx2
 
 from bench.figures import Figure
-from shared.mail import build_message, deliver
+from blog.mail import build_message, deliver
 from shared.settings import SharedSettings
 
 ROOT = Path(__file__).resolve().parents[1]

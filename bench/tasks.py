@@ -30,9 +30,9 @@ def noop() -> None:
     """Nothing: the round trip around it is what is measured."""
 
 
-def use_redis_results(app: Celery) -> Task:
+def use_redis_results(app: Celery) -> Task[Any, Any]:
     """`app`'s bench.noop, its results in Redis (CELERY_RESULT_BACKEND_URL) like the bare app's."""
-    task: Task = app.tasks[NAME]
+    task: Task[Any, Any] = app.tasks[NAME]
     if not isinstance(app.backend, RedisBackend):
         task.backend = RedisBackend(app=app, url=SharedSettings().celery_result_backend_url)
     return task

@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 from celery import Celery
 from dotenv import dotenv_values
 from kombu.exceptions import KombuError
+from pydantic import SecretStr
 from redis.exceptions import RedisError
 from supervisor.xmlrpc import SupervisorTransport
 
@@ -72,7 +73,7 @@ STOP_TIMEOUT = WORKER_STOP_SECONDS + 30
 STOPPED_STATES = {"STOPPED", "EXITED", "FATAL"}
 CRASHING = {"BACKOFF", "FATAL"}
 
-# What `up` prints: each address people open (a SharedSettings field), and its login.
+# What `up` prints: each address people open (a StackSettings field), and its login.
 PUBLIC = [
     ("shop (Django)", "shop_url", "/admin/: admin, SHOP_ADMIN_PASSWORD"),
     ("blog (Flask)", "blog_url", "register, or demo / demo"),
@@ -82,9 +83,28 @@ PUBLIC = [
 ]
 
 
-def settings() -> SharedSettings:
+class StackSettings(SharedSettings):
+    """The apps' settings plus what only the stack's tooling reads (this script, the tests)."""
+
+    # The mail catcher's web UI and API (scripts/mailcatcher.py); no app reads it.
+    mail_url: str = "http://127.0.0.1:8025"
+    # Flower reads FLOWER_BASIC_AUTH ("user:password") itself; it is here so that
+    # the tests and tools log in with the same credentials.
+    flower_basic_auth: SecretStr | None = None
+
+    def flower_credentials(self) -> tuple[str, str] | None:
+        """The (user, password) pair of FLOWER_BASIC_AUTH, or None when unset."""
+        if self.flower_basic_auth is None:
+            return None
+        user, _, password = (
+            self.flower_basic_auth.get_secret_value().partition(",")[0].partition(":")
+        )
+        return user, password
+
+
+def settings() -> StackSettings:
     """The stack's settings: the environment first, then .env."""
-    return SharedSettings(_env_file=ENV_FILE)
+    return StackSettings(_env_file=ENV_FILE)
 
 
 def say(message: str, *, prefix: str = "stack") -> None:
@@ -205,7 +225,7 @@ class WorkerPings:
         return node in self.answered
 
 
-def checks(config: SharedSettings, var: Path) -> dict[str, Callable[[], bool]]:
+def checks(config: StackSettings, var: Path) -> dict[str, Callable[[], bool]]:
     """One readiness probe per service: per program of supervisord.conf and compose service."""
     queues = ("shop", "blog", "reports")
     pings = WorkerPings(config.celery_broker_url, [f"{queue}@{HOST}" for queue in queues])
@@ -307,7 +327,7 @@ def program_states(var: Path) -> dict[str, tuple[str, str]]:
     return {name: found[name] for name in native_services() if name in found}
 
 
-def supervised(config: SharedSettings, states: dict[str, tuple[str, str]]) -> list[str]:
+def supervised(config: StackSettings, states: dict[str, tuple[str, str]]) -> list[str]:
     """The services the native stack runs: all of supervisord.conf but redis when another
     Redis (one on CELERY_BROKER_URL that answers while ours is stopped) is the broker.
     """
@@ -322,7 +342,7 @@ def supervised(config: SharedSettings, states: dict[str, tuple[str, str]]) -> li
 # --- the native stack ---------------------------------------------------------
 
 
-def native_env(config: SharedSettings, var: Path, *, run_redis: bool) -> dict[str, str]:
+def native_env(config: StackSettings, var: Path, *, run_redis: bool) -> dict[str, str]:
     """The environment of supervisord, and so of every service: .env, then this process's
     environment (which wins, as it does in the settings), then the stack's own values.
     """
@@ -347,7 +367,7 @@ def native_env(config: SharedSettings, var: Path, *, run_redis: bool) -> dict[st
     }
 
 
-def ready_to_start(config: SharedSettings, services: list[str]) -> bool:
+def ready_to_start(config: StackSettings, services: list[str]) -> bool:
     """Is everything the services need there, and every port they listen on free?"""
     broker = urlsplit(config.celery_broker_url)
     if "redis" not in services:
@@ -397,7 +417,7 @@ def run_migrations(env: dict[str, str], var: Path) -> bool:
     return not failed
 
 
-def wait_healthy(services: list[str], config: SharedSettings, var: Path, timeout: float) -> bool:
+def wait_healthy(services: list[str], config: StackSettings, var: Path, timeout: float) -> bool:
     """Wait until every service answers its probe; name those that do not, with their logs.
 
     A service that supervisord gave up on (FATAL), or keeps restarting because it
@@ -428,7 +448,7 @@ def wait_healthy(services: list[str], config: SharedSettings, var: Path, timeout
     return not pending
 
 
-def native_up(config: SharedSettings, var: Path) -> int:
+def native_up(config: StackSettings, var: Path) -> int:
     """Migrate, start supervisord and wait until every service is healthy. Run again on a
     running stack, it starts whatever service is stopped and waits for them all.
     """
@@ -532,7 +552,7 @@ def native_down(var: Path) -> int:
     return 0
 
 
-def native_status(config: SharedSettings, var: Path) -> int:
+def native_status(config: StackSettings, var: Path) -> int:
     """Print each service's supervisor state and probe; 0 only when all are healthy."""
     states = program_states(var)
     if not states:
@@ -625,7 +645,7 @@ def compose_up(env_is_new: bool) -> int:
 # --- commands -------------------------------------------------------------------
 
 
-def print_urls(config: SharedSettings) -> None:
+def print_urls(config: StackSettings) -> None:
     width = max(len(name) for name, *_ in PUBLIC)
     for name, field, credentials in PUBLIC:
         print(f"  {name:<{width}}  {getattr(config, field):<24}  {credentials}")

@@ -169,7 +169,9 @@ def test_workers_stop_after_their_running_tasks_could_finish(services: dict[str,
     soft_limit = SharedSettings().celery_task_soft_time_limit
     for app in APPS:
         grace = services[f"{app}-worker"]["stop_grace_period"]  # a Go duration: 4m30s
-        hours, minutes, seconds = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", grace).groups()
+        duration = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", grace)
+        assert duration is not None, grace
+        hours, minutes, seconds = duration.groups()
         total = int(hours or 0) * 3600 + int(minutes or 0) * 60 + int(seconds or 0)
         assert total > soft_limit + 10, app
 

@@ -53,7 +53,7 @@ def test_the_compose_stack_is_checked_when_it_runs(
 ) -> None:
     monkeypatch.setattr(stack, "compose_running", lambda: True)
     passed = subprocess.CompletedProcess([], 0, "blog: PASS  broker answers      fine\n", "")
-    with mock.patch.object(doctor.subprocess, "run", return_value=passed) as run:
+    with mock.patch("doctor.subprocess.run", return_value=passed) as run:
         assert doctor.main(["blog"]) == 0
 
     assert run.call_args.args[0] == doctor.compose_command("blog")
@@ -85,7 +85,7 @@ def test_the_summary_names_each_failed_check() -> None:
 
 def test_a_doctor_that_crashes_is_a_failure_with_its_error(monkeypatch: pytest.MonkeyPatch) -> None:
     crashed = subprocess.CompletedProcess([], 2, "", "Traceback ...\nImportError: boom\n")
-    with mock.patch.object(doctor.subprocess, "run", return_value=crashed):
+    with mock.patch("doctor.subprocess.run", return_value=crashed):
         outcome = doctor.run("shop", compose=True)
 
     assert outcome.failures() == ["doctor"]

@@ -20,7 +20,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from shared.mail import build_message, deliver
+from blog.mail import build_message, deliver
 from shared.settings import SharedSettings
 from shared.testing import free_port, wait_until
 

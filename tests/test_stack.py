@@ -21,7 +21,6 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import stack  # noqa: E402 (the script is not a package)
 
-from shared.settings import SharedSettings  # noqa: E402
 from shared.testing import wait_until  # noqa: E402
 
 # A supervisord of two programs: one that runs, one that exits as soon as it starts.
@@ -73,8 +72,32 @@ def supervisord(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         shutil.rmtree(var)
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("admin:s3cret", ("admin", "s3cret")), ("ops:a:b,other:c", ("ops", "a:b"))],
+)
+def test_flower_credentials_take_the_first_pair(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: tuple[str, str]
+) -> None:
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", value)
+
+    assert stack.StackSettings().flower_credentials() == expected
+
+
+def test_no_flower_login_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLOWER_BASIC_AUTH", raising=False)
+
+    assert stack.StackSettings().flower_credentials() is None
+
+
+def test_flowers_login_is_not_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "admin:s3cret")
+
+    assert "s3cret" not in repr(stack.StackSettings())
+
+
 def test_every_native_service_has_a_readiness_probe(tmp_path: Path) -> None:
-    probes = stack.checks(SharedSettings(), tmp_path)
+    probes = stack.checks(stack.StackSettings(), tmp_path)
 
     assert set(stack.native_services()) == set(probes)
 
@@ -95,7 +118,7 @@ def test_only_the_shops_processes_load_django(
     monkeypatch.setattr(stack, "ENV_FILE", tmp_path / ".env")
 
     assert "DJANGO_SETTINGS_MODULE" not in stack.native_env(
-        SharedSettings(), tmp_path, run_redis=True
+        stack.StackSettings(), tmp_path, run_redis=True
     )
     default = (
         'export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-config.settings.production}"'
@@ -221,7 +244,7 @@ def test_a_service_that_exits_as_it_starts_fails_up_without_waiting_for_the_time
     monkeypatch.setattr(stack, "checks", lambda config, var: probes)
     started = time.monotonic()
 
-    healthy = stack.wait_healthy(["sleeper", "crasher"], SharedSettings(), supervisord, 120)
+    healthy = stack.wait_healthy(["sleeper", "crasher"], stack.StackSettings(), supervisord, 120)
 
     assert not healthy
     assert time.monotonic() - started < 60

@@ -60,7 +60,9 @@ def test_same_service_names(compose: dict[str, Any]) -> None:
 def test_every_native_service_is_restarted_logged_and_stopped_with_its_children() -> None:
     for name, program in programs().items():
         assert program.getboolean("autorestart"), name
-        assert program.getint("startretries") >= 30, f"{name} would soon give up (FATAL)"
+        assert program.getint("startretries", fallback=0) >= 30, (
+            f"{name} would soon give up (FATAL)"
+        )
         assert program.getboolean("stopasgroup"), name
         assert program.getboolean("killasgroup"), name
         assert program["stdout_logfile"] == "%(ENV_VAR_DIR)s/log/%(program_name)s.log", name

@@ -8,6 +8,7 @@ cannot download its own here.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +17,11 @@ from typing import Any
 import httpx2
 import pytest
 
-from shared.settings import SharedSettings
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import stack  # noqa: E402 (the script is not a package)
+
 SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
 
 
@@ -32,13 +35,13 @@ class Urls:
 
 
 @pytest.fixture(scope="session")
-def settings() -> SharedSettings:
+def settings() -> stack.StackSettings:
     """The stack's settings: the environment first, then the repository's .env."""
-    return SharedSettings(_env_file=ROOT / ".env")
+    return stack.settings()
 
 
 @pytest.fixture(scope="session")
-def urls(settings: SharedSettings) -> Urls:
+def urls(settings: stack.StackSettings) -> Urls:
     return Urls(
         shop=settings.shop_url,
         blog=settings.blog_url,
@@ -49,7 +52,7 @@ def urls(settings: SharedSettings) -> Urls:
 
 
 @pytest.fixture(scope="session")
-def flower_credentials(settings: SharedSettings) -> tuple[str, str]:
+def flower_credentials(settings: stack.StackSettings) -> tuple[str, str]:
     credentials = settings.flower_credentials()
     if credentials is None:
         pytest.fail("FLOWER_BASIC_AUTH is not set (make up writes it to .env)")

@@ -18,8 +18,7 @@ from typing import Any, Self
 
 import httpx2
 import stack
-
-from shared.settings import SharedSettings
+from stack import StackSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,7 +86,9 @@ class Blogger(Client):
         assert found, "no CSRF token on the page"
         return found[1]
 
-    def post_form(self, path: str, form: dict[str, str], *, form_page: str | None = None) -> Any:
+    def post_form(
+        self, path: str, form: dict[str, str], *, form_page: str | None = None
+    ) -> httpx2.Response:
         """POST `form` to `path` with the CSRF token of `form_page` (default: `path`)."""
         token = self.csrf_token(self.client.get(form_page or path).text)
         return self.client.post(path, data={**form, "csrf_token": token})
@@ -135,7 +136,7 @@ class ReportsUser(Client):
         return body
 
 
-def mail_counts(config: SharedSettings, needles: Iterable[str]) -> dict[str, int]:
+def mail_counts(config: StackSettings, needles: Iterable[str]) -> dict[str, int]:
     """How many messages in the mail catcher have each of `needles` in their subject."""
     counts = {}
     with httpx2.Client(base_url=config.mail_url) as client:
@@ -146,7 +147,7 @@ def mail_counts(config: SharedSettings, needles: Iterable[str]) -> dict[str, int
     return counts
 
 
-def mail_count(config: SharedSettings, needle: str) -> int:
+def mail_count(config: StackSettings, needle: str) -> int:
     """How many messages in the mail catcher have `needle` in their subject."""
     return mail_counts(config, [needle])[needle]
 

@@ -26,8 +26,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import stack  # noqa: E402 (the script is not a package)
 from clients import Blogger, ReportsUser, Shopper  # noqa: E402
-
-from shared.settings import SharedSettings  # noqa: E402
+from stack import StackSettings  # noqa: E402
 
 # How long a killed service may take to answer its probe again. A worker needs
 # the longest (its app's imports, then its pool): about 6 s on two idle cores,
@@ -40,31 +39,31 @@ recoveries: list[tuple[str, float]] = []
 
 
 @pytest.fixture(scope="session")
-def config() -> SharedSettings:
+def config() -> StackSettings:
     return stack.settings()
 
 
 @pytest.fixture(scope="session")
-def var(config: SharedSettings) -> Path:
+def var(config: StackSettings) -> Path:
     if not stack.native_running(config.var_dir):
         pytest.exit("the native stack is not running: run `make test-faults`", returncode=2)
     return config.var_dir
 
 
 @pytest.fixture
-def shopper(config: SharedSettings) -> Iterator[Shopper]:
+def shopper(config: StackSettings) -> Iterator[Shopper]:
     with Shopper(config.shop_url) as customer:
         yield customer
 
 
 @pytest.fixture
-def blogger(config: SharedSettings) -> Iterator[Blogger]:
+def blogger(config: StackSettings) -> Iterator[Blogger]:
     with Blogger(config.blog_url) as user:
         yield user
 
 
 @pytest.fixture
-def reports_user(config: SharedSettings) -> Iterator[ReportsUser]:
+def reports_user(config: StackSettings) -> Iterator[ReportsUser]:
     with ReportsUser(config.reports_url) as user:
         yield user
 
@@ -79,12 +78,12 @@ def wait_for(what: str, predicate: Callable[[], Any], *, timeout: float) -> floa
     return time.monotonic() - started
 
 
-def healthy(name: str, config: SharedSettings, var: Path) -> bool:
+def healthy(name: str, config: StackSettings, var: Path) -> bool:
     """Does `name` answer its probe? (New probes each time: they cache worker pings.)"""
     return stack.checks(config, var)[name]()
 
 
-def restarted(name: str, old_pid: int, config: SharedSettings, var: Path) -> Callable[[], bool]:
+def restarted(name: str, old_pid: int, config: StackSettings, var: Path) -> Callable[[], bool]:
     """A predicate: `name` runs under a pid other than `old_pid`, and answers its probe."""
 
     def check() -> bool:
@@ -95,7 +94,7 @@ def restarted(name: str, old_pid: int, config: SharedSettings, var: Path) -> Cal
 
 
 @contextmanager
-def watching_web_apps(config: SharedSettings) -> Iterator[dict[str, list[int | None]]]:
+def watching_web_apps(config: StackSettings) -> Iterator[dict[str, list[int | None]]]:
     """Poll each web app's /health in the background while the block runs; yield, by
     URL, every answer's HTTP status (None: no answer at all).
     """
@@ -122,7 +121,7 @@ def watching_web_apps(config: SharedSettings) -> Iterator[dict[str, list[int | N
         watcher.join(timeout=30)
 
 
-def restore(config: SharedSettings, var: Path) -> None:
+def restore(config: StackSettings, var: Path) -> None:
     """Start any service that is stopped, and wait until every one is healthy."""
     states = stack.program_states(var)
     if stopped := [name for name, (state, _) in states.items() if state in stack.STOPPED_STATES]:
@@ -132,7 +131,7 @@ def restore(config: SharedSettings, var: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
-def stack_restored(config: SharedSettings, var: Path) -> Iterator[None]:
+def stack_restored(config: StackSettings, var: Path) -> Iterator[None]:
     """After each test, the whole stack runs and is healthy again."""
     yield
     restore(config, var)

@@ -45,8 +45,7 @@ from clients import (
 )
 from conftest import frozen, stopped, wait_for
 from kombu import Connection, Exchange, Producer
-
-from shared.settings import SharedSettings
+from stack import StackSettings
 
 # A request must answer within this, whatever the broker does (the socket
 # timeout is 3 s, one retry), with room for a loaded CI machine.
@@ -58,12 +57,12 @@ KINDS = ("page", "checkout", "export", "report")
 # --- broker faults -------------------------------------------------------------------
 
 
-def redis_client(config: SharedSettings) -> redis.Redis:
+def redis_client(config: StackSettings) -> redis.Redis:
     return redis.Redis.from_url(config.celery_broker_url, socket_timeout=5)
 
 
 @contextmanager
-def redis_silent(config: SharedSettings, seconds: int) -> Iterator[None]:
+def redis_silent(config: StackSettings, seconds: int) -> Iterator[None]:
     """Redis accepts connections and answers nothing for `seconds` (CLIENT PAUSE ALL).
 
     The pause holds every client, the one that asked for it too, so the block
@@ -92,7 +91,7 @@ class Answer:
 class Customer:
     """A customer of all three apps at once, signed in to each, recording every answer."""
 
-    def __init__(self, config: SharedSettings, product_id: int) -> None:
+    def __init__(self, config: StackSettings, product_id: int) -> None:
         self.shop = Shopper(config.shop_url)
         self.blog = Blogger(config.blog_url)
         self.reports = ReportsUser(config.reports_url)
@@ -150,7 +149,7 @@ class Customer:
         return found
 
 
-def pinged_through_flower(config: SharedSettings) -> Callable[[], bool]:
+def pinged_through_flower(config: StackSettings) -> Callable[[], bool]:
     """A predicate: Flower has seen a ping sent now succeed, on each app's queue.
 
     Flower learns of tasks from the workers' events, so this holds only once the
@@ -171,7 +170,7 @@ def pinged_through_flower(config: SharedSettings) -> Callable[[], bool]:
 
 @pytest.mark.parametrize("fault", ["stopped", "silent"])
 def test_a_broker_fault_under_load_never_hangs_a_request_and_loses_nothing(
-    fault: str, config: SharedSettings, var: Path
+    fault: str, config: StackSettings, var: Path
 ) -> None:
     """Customers of all three apps keep asking while Redis is stopped, or silent.
 
@@ -226,7 +225,7 @@ def test_a_broker_fault_under_load_never_hangs_a_request_and_loses_nothing(
 
 
 def test_an_order_placed_while_the_broker_is_down_is_confirmed_by_the_sweep(
-    config: SharedSettings, var: Path, shopper: Shopper
+    config: StackSettings, var: Path, shopper: Shopper
 ) -> None:
     email = f"sweep-{secrets.token_hex(3)}@example.com"
     with stopped("redis", var):
@@ -241,7 +240,7 @@ def test_an_order_placed_while_the_broker_is_down_is_confirmed_by_the_sweep(
 
 
 def test_queued_work_survives_a_redis_restart_and_runs_once(
-    config: SharedSettings, var: Path, shopper: Shopper
+    config: StackSettings, var: Path, shopper: Shopper
 ) -> None:
     email = f"queued-{secrets.token_hex(3)}@example.com"
     with stopped("shop-worker", var):
@@ -259,7 +258,7 @@ def test_queued_work_survives_a_redis_restart_and_runs_once(
 
 @pytest.mark.parametrize("fault", ["refusing", "hung"])
 def test_mail_down_delays_confirmations_never_checkouts_and_sends_each_once(
-    fault: str, config: SharedSettings, var: Path, shopper: Shopper
+    fault: str, config: StackSettings, var: Path, shopper: Shopper
 ) -> None:
     """The mail server refuses connections, or hangs (accepts them, answers nothing).
 
@@ -288,7 +287,7 @@ def test_mail_down_delays_confirmations_never_checkouts_and_sends_each_once(
 # --- concurrency ---------------------------------------------------------------------
 
 
-def test_concurrent_checkouts_never_oversell(config: SharedSettings, var: Path) -> None:
+def test_concurrent_checkouts_never_oversell(config: StackSettings, var: Path) -> None:
     """200 customers at once for a product with 40 in stock: 40 orders, no 5xx."""
     product_id, slug = new_product(var, stock=40)
 
@@ -335,7 +334,7 @@ PING = {"shop": "shop.tasks.ping", "blog": "blog.tasks.ping", "reports": "report
 
 @pytest.mark.parametrize("queue", list(PING))
 def test_a_pickled_message_is_refused_and_runs_nothing(
-    queue: str, config: SharedSettings, var: Path, tmp_path: Path
+    queue: str, config: StackSettings, var: Path, tmp_path: Path
 ) -> None:
     marker = tmp_path / f"pickle-ran-on-{queue}"
     task_id = secrets.token_hex(8)
@@ -368,7 +367,7 @@ def pool_processes(service: str, var: Path) -> list[int]:
 
 
 def test_a_sender_killed_while_the_mail_server_hangs_is_followed_by_exactly_one_email(
-    config: SharedSettings, var: Path, shopper: Shopper
+    config: StackSettings, var: Path, shopper: Shopper
 ) -> None:
     """The mail server hangs; the process sending to it is killed mid-send (SIGKILL).
 
@@ -393,7 +392,7 @@ def test_a_sender_killed_while_the_mail_server_hangs_is_followed_by_exactly_one_
 
 
 def test_a_task_retries_while_the_database_is_locked_then_succeeds(
-    config: SharedSettings, var: Path, shopper: Shopper
+    config: StackSettings, var: Path, shopper: Shopper
 ) -> None:
     email = f"locked-{secrets.token_hex(3)}@example.com"
     log = var / "log" / "shop-worker.log"

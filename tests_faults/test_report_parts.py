@@ -26,10 +26,10 @@ from pathlib import Path
 from celery import Celery
 from clients import ReportsUser, query
 from conftest import wait_for
+from stack import StackSettings
 from test_worker_loss import writes_held
 
 from shared.celery_app import visibility_timeout
-from shared.settings import SharedSettings
 
 #: The report: three years from 2001, cut into four parts of nine slices (279 days).
 FIRST_DAY, LAST_DAY = dt.date(2001, 1, 1), dt.date(2003, 12, 31)
@@ -69,7 +69,7 @@ def parts(database: Path, report: int) -> list[tuple[str, int, int]]:
     )
 
 
-def pool_process_running(config: SharedSettings, first_day: str) -> int | None:
+def pool_process_running(config: StackSettings, first_day: str) -> int | None:
     """The pid of the pool process that runs the part starting on `first_day`, if any."""
     control = Celery(broker=config.celery_broker_url).control
     for tasks in (control.inspect(timeout=2).active() or {}).values():
@@ -80,14 +80,17 @@ def pool_process_running(config: SharedSettings, first_day: str) -> int | None:
 
 
 def test_a_pool_process_killed_mid_part_redoes_that_part_alone_at_once(
-    config: SharedSettings, var: Path, reports_user: ReportsUser
+    config: StackSettings, var: Path, reports_user: ReportsUser
 ) -> None:
     reports_db, files_dir = var / "reports.sqlite3", var / "reports" / "files"
     with sales_of_2001(reports_db):
         requested = reports_user.request_report(FIRST_DAY, LAST_DAY)
         assert requested.status_code == 202, requested.text
         report = requested.json()["id"]
-        first = lambda: parts(reports_db, report)[:1]  # noqa: E731
+
+        def first() -> list[tuple[str, int, int]]:
+            return parts(reports_db, report)[:1]
+
         wait_for("the first part started", lambda: first() and first()[0][2] == 1, timeout=60)
         with writes_held(reports_db):
             [(first_day, days, _)] = first()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import stack
 from celery import Celery
 from conftest import (
     RECOVERY_SECONDS,
@@ -23,12 +24,10 @@ from conftest import (
     recoveries,
     restarted,
     restore,
-    stack,
     wait_for,
     watching_web_apps,
 )
-
-from shared.settings import SharedSettings
+from stack import StackSettings
 
 
 def stat(pid: int) -> list[str]:
@@ -71,14 +70,14 @@ def argv(pid: int) -> list[str]:
 
 
 @pytest.fixture
-def supervised_redis(config: SharedSettings, var: Path) -> None:
+def supervised_redis(config: StackSettings, var: Path) -> None:
     if "redis" not in stack.supervised(config, stack.program_states(var)):
         pytest.skip("the stack uses a Redis that supervisord does not run")
 
 
 @pytest.mark.parametrize("service", ["shop-worker", "redis", "mail"])
 def test_a_killed_service_comes_back_by_itself_while_the_others_keep_serving(
-    service: str, config: SharedSettings, var: Path
+    service: str, config: StackSettings, var: Path
 ) -> None:
     if service == "redis" and "redis" not in stack.supervised(config, stack.program_states(var)):
         pytest.skip("the stack uses a Redis that supervisord does not run")
@@ -106,7 +105,7 @@ def test_a_killed_service_comes_back_by_itself_while_the_others_keep_serving(
 
 
 @pytest.fixture
-def unconsumed_queue(config: SharedSettings, var: Path) -> Iterator[str]:
+def unconsumed_queue(config: StackSettings, var: Path) -> Iterator[str]:
     """The name of a queue no worker consumes; its keys are deleted after the test (once
     Redis runs again, should the test have left it stopped).
     """
@@ -119,7 +118,7 @@ def unconsumed_queue(config: SharedSettings, var: Path) -> Iterator[str]:
 
 @pytest.mark.usefixtures("supervised_redis")
 def test_redis_keeps_queued_messages_through_a_kill(
-    config: SharedSettings, var: Path, unconsumed_queue: str
+    config: StackSettings, var: Path, unconsumed_queue: str
 ) -> None:
     app = Celery("faults", broker=config.celery_broker_url)
     for number in range(3):
@@ -155,7 +154,7 @@ def beats_by_app(var: Path) -> Counter[str]:
 
 
 def test_a_killed_worker_leaves_no_pool_child_and_one_beat_per_app(
-    config: SharedSettings, var: Path
+    config: StackSettings, var: Path
 ) -> None:
     main = stack.service_pid("shop-worker", var)
     assert main is not None

@@ -30,9 +30,9 @@ import httpx2
 import stack
 from clients import Blogger, ReportsUser, Shopper, export_id, mail_count, order_number, query
 from conftest import RECOVERY_SECONDS, frozen, restarted, stopped, wait_for
+from stack import StackSettings
 
 from shared.celery_app import visibility_timeout
-from shared.settings import SharedSettings
 
 WORKERS = ("shop-worker", "blog-worker", "reports-worker")
 
@@ -70,7 +70,7 @@ def writes_held(database: Path) -> Iterator[None]:
             connection.rollback()
 
 
-def flower_state(config: SharedSettings, task_id: str) -> str | None:
+def flower_state(config: StackSettings, task_id: str) -> str | None:
     """The state Flower has seen task `task_id` in, from the workers' events."""
     auth = config.flower_credentials()
     with httpx2.Client(base_url=config.flower_url, auth=auth, timeout=5) as flower:
@@ -88,7 +88,7 @@ def kill_group(name: str, var: Path) -> int:
 
 
 def test_a_worker_killed_mid_task_comes_back_and_each_task_completes_once(
-    config: SharedSettings,
+    config: StackSettings,
     var: Path,
     shopper: Shopper,
     blogger: Blogger,
@@ -118,7 +118,7 @@ def test_a_worker_killed_mid_task_comes_back_and_each_task_completes_once(
 
         def half_done() -> bool:
             state = blogger.export(export)
-            return state["status"] == "running" and 0 < state["progress"] < 60
+            return bool(state["status"] == "running" and 0 < state["progress"] < 60)
 
         wait_for("the export half done", half_done, timeout=60)
         for name in ("blog-worker", "shop-worker"):

@@ -28,8 +28,6 @@ sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests_faults")]
 
 import stack  # noqa: E402 (the scripts are not a package)
 
-from shared.settings import SharedSettings  # noqa: E402
-
 APPS = {"shop": "django_shop", "blog": "flask_blog", "reports": "fastapi_reports"}
 #: How long a task may take to show its effect on a loaded machine.
 TASK_SECONDS = 90.0
@@ -43,7 +41,7 @@ LOAD_APP = {
 
 
 @pytest.fixture(scope="session")
-def config() -> SharedSettings:
+def config() -> stack.StackSettings:
     return stack.settings()
 
 
@@ -108,7 +106,7 @@ class Mailbox:
 
 
 @pytest.fixture(scope="session")
-def mailbox(config: SharedSettings) -> Iterator[Mailbox]:
+def mailbox(config: stack.StackSettings) -> Iterator[Mailbox]:
     box = Mailbox(config.mail_url)
     yield box
     box.client.close()
@@ -121,7 +119,7 @@ def address() -> str:
 
 
 @pytest.fixture(scope="session")
-def flower(config: SharedSettings) -> Iterator[httpx2.Client]:
+def flower(config: stack.StackSettings) -> Iterator[httpx2.Client]:
     credentials = config.flower_credentials()
     if credentials is None:
         pytest.fail("FLOWER_BASIC_AUTH is not set (make up writes it to .env)")

@@ -1,8 +1,9 @@
 """The shop's Celery app: `celery -A config.celery_app worker -Q shop`.
 
-The vetted defaults come from `shared.celery_app.make_celery`; Django's
-CELERY_* settings are layered on top of them, and `autodiscover_tasks` finds
-`tasks.py` in every installed app.
+The configuration is layered as in every app (`shared.celery_app`): the vetted
+defaults, made from the shop's settings object (`config.env.SETTINGS`), then
+Django's CELERY_* settings over them. `autodiscover_tasks` finds `tasks.py` in
+every installed app.
 """
 
 import os
@@ -11,11 +12,11 @@ from typing import Any
 import django
 
 from config.env import SETTINGS
-from shared.celery_app import make_celery
+from shared.celery_app import create_celery_app
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
-app = make_celery("shop", default_queue="shop", settings=SETTINGS)
+app = create_celery_app("shop", default_queue="shop", settings=SETTINGS)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -2,9 +2,12 @@ from django.contrib import admin
 
 from shop.models import Order, OrderLine, Product
 
+# The admin classes are generic in django-stubs only: Django's own cannot be
+# subscripted at run time (without django_stubs_ext), hence the ignores below.
+
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["name", "price", "stock", "active"]
     list_editable = ["stock", "active"]
     list_filter = ["active"]
@@ -12,7 +15,7 @@ class ProductAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
 
 
-class OrderLineInline(admin.TabularInline):
+class OrderLineInline(admin.TabularInline):  # type: ignore[type-arg]
     model = OrderLine
     readonly_fields = ["product", "product_name", "unit_price", "quantity"]
     extra = 0
@@ -20,7 +23,7 @@ class OrderLineInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
         "number",
         "customer_name",
@@ -39,7 +42,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrderLine)
-class OrderLineAdmin(admin.ModelAdmin):
+class OrderLineAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["order", "product_name", "unit_price", "quantity"]
     list_filter = ["product"]
     search_fields = ["order__number", "product_name"]

@@ -32,7 +32,6 @@ TASKS = {
     "shop.tasks.send_order_confirmation",
     "shop.tasks.resend_pending_confirmations",
     "shop.tasks.send_daily_sales_summary",
-    "shared.send_email",
     "shared.diagnose_failure",
 }
 #: The stack's service of the worker, and what it runs (APP/bin/worker).

@@ -16,12 +16,12 @@ def use_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None
         # configuration, so that is the one place to change it.
         monkeypatch.setenv("CELERY_BROKER_URL", url)
         # Forget pooled connections to the previous broker: the reset Celery
-        # itself does in a freshly forked process.
-        celery_app._after_fork()
+        # itself does in a freshly forked process (private, so not in celery-types).
+        celery_app._after_fork()  # type: ignore[attr-defined]
 
     yield use
     monkeypatch.undo()
-    celery_app._after_fork()
+    celery_app._after_fork()  # type: ignore[attr-defined]
 
 
 #: The type of the `use_broker` fixture.

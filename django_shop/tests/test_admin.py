@@ -29,19 +29,19 @@ CHANGELISTS = [
 
 @pytest.mark.parametrize("name", CHANGELISTS)
 def test_changelists_render(admin_client: Client, name: str) -> None:
-    OrderLineFactory()
+    OrderLineFactory.create()
     TaskResult.objects.create(task_id="t-1", task_name="shop.tasks.ping", status="SUCCESS")
     assert admin_client.get(reverse(name)).status_code == 200
 
 
 def test_pending_confirmations_filter(admin_client: Client) -> None:
-    line = OrderLineFactory()
+    line = OrderLineFactory.create()
     url = reverse("admin:shop_order_changelist") + "?confirmation_sent_at__isempty=1"
     assert line.order.number in admin_client.get(url).content.decode()
 
 
 def test_order_page_shows_its_lines(admin_client: Client) -> None:
-    line = OrderLineFactory(product_name="Milk Jug")
+    line = OrderLineFactory.create(product_name="Milk Jug")
     response = admin_client.get(reverse("admin:shop_order_change", args=[line.order.pk]))
     assert "Milk Jug" in response.content.decode()
 

@@ -1,12 +1,14 @@
 """Checkout: one transaction, stock under lock, the task scheduled only on commit."""
 
+from __future__ import annotations
+
 import logging
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from unittest import mock
 
 import pytest
 from django.db import transaction
-from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
 from pytest_django.fixtures import DjangoCaptureOnCommitCallbacks
@@ -18,14 +20,18 @@ from shop.tasks import send_order_confirmation
 from tests.conftest import UseBroker
 from tests.factories import ProductFactory
 
+if TYPE_CHECKING:
+    # What the test client returns, in django-stubs only.
+    from django.test.client import _MonkeyPatchedWSGIResponse
+
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def products() -> list[Product]:
     return [
-        ProductFactory(name="Kettle", price=Decimal("39.00"), stock=5),
-        ProductFactory(name="Filters", price=Decimal("5.00"), stock=1),
+        ProductFactory.create(name="Kettle", price=Decimal("39.00"), stock=5),
+        ProductFactory.create(name="Filters", price=Decimal("5.00"), stock=1),
     ]
 
 
@@ -34,7 +40,7 @@ def fill_cart(client: Client, *items: tuple[Product, int]) -> None:
         client.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": quantity})
 
 
-def check_out(client: Client, **data: str) -> HttpResponse:
+def check_out(client: Client, **data: str) -> _MonkeyPatchedWSGIResponse:
     """Post the checkout form, valid unless `data` says otherwise."""
     form = {"name": "Ada Lovelace", "email": "ada@example.com", **data}
     return client.post(reverse("shop:checkout"), form)

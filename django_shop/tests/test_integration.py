@@ -39,7 +39,7 @@ def test_an_order_is_confirmed_once_by_a_real_worker(
 ) -> None:
     broker_url = f"{redis_url}/0"
     use_broker(broker_url)
-    product = ProductFactory(name="Hand Grinder", price="64.00")
+    product = ProductFactory.create(name="Hand Grinder", price="64.00")
     env = worker_env(broker_url, smtp_sink, tmp_path)
 
     with start_worker("config.celery_app", queue="shop", cwd=APP_DIR, env=env):
@@ -76,9 +76,9 @@ def test_two_concurrent_deliveries_send_one_email_and_never_stall_a_checkout(
     broker_url = f"{redis_url}/2"
     use_broker(broker_url)
     smtp_sink.delay = 3.0
-    order = OrderFactory(customer_email="twice@example.com")
-    OrderLineFactory(order=order, product=ProductFactory(name="Tamper"), quantity=1)
-    product = ProductFactory(name="Scale", price="45.00")
+    order = OrderFactory.create(customer_email="twice@example.com")
+    OrderLineFactory.create(order=order, product=ProductFactory.create(name="Tamper"), quantity=1)
+    product = ProductFactory.create(name="Scale", price="45.00")
     env = worker_env(broker_url, smtp_sink, tmp_path)
 
     with start_worker("config.celery_app", queue="shop", cwd=APP_DIR, env=env, concurrency=2):

@@ -25,8 +25,8 @@ pytestmark = pytest.mark.django_db
 
 
 def make_order(**fields: object) -> Order:
-    order = OrderFactory(total=Decimal("25.50"), **fields)
-    OrderLineFactory(order=order, product=ProductFactory(name="Tamper"), quantity=1)
+    order = OrderFactory.create(total=Decimal("25.50"), **fields)
+    OrderLineFactory.create(order=order, product=ProductFactory.create(name="Tamper"), quantity=1)
     return order
 
 

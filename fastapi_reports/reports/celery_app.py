@@ -1,7 +1,10 @@
 """The Celery app of the reports worker: `celery -A reports.celery_app worker -Q reports`.
 
 It is built from the SAME settings object as the web app (reports/config.py),
-so the broker, the database and the file directory cannot disagree.
+so the broker, the database and the file directory cannot disagree. The
+configuration is layered as in every app (`shared.celery_app`): the vetted
+defaults, made from that settings object; FastAPI has no configuration of its
+own to layer over them.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from celery.signals import worker_process_init
 
 from reports.config import settings
 from reports.db import engine
-from shared.celery_app import make_celery
+from shared.celery_app import create_celery_app
 
-celery_app = make_celery("reports", default_queue="reports", settings=settings)
+celery_app = create_celery_app("reports", default_queue="reports", settings=settings)
 celery_app.autodiscover_tasks(["reports"])
 # `@shared_task` binds to the current app: make it this one in the web process too.
 celery_app.set_default()

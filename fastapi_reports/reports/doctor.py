@@ -19,7 +19,6 @@ TASKS = {
     "reports.merge_report_parts",
     "reports.fail_split_report",
     "reports.notify_report_ready",
-    "shared.send_email",
     "shared.diagnose_failure",
 }
 #: The stack's service of the worker, and what it runs (APP/bin/worker).

@@ -206,7 +206,7 @@ class PartRun:
         if _lock_report(session, self.run, started_at=func.now()) is None:
             session.rollback()
             return None
-        runs = session.scalar(
+        runs: int | None = session.scalar(
             update(ReportPart)
             .where(self._is_me())
             .values(runs=ReportPart.runs + 1)

@@ -54,13 +54,13 @@ T = TypeVar("T")
 
 
 @shared_task(bind=True, name="reports.ping", ignore_result=False)
-def ping(self: Task) -> dict[str, str]:
+def ping(self: Task[Any, Any]) -> dict[str, str]:
     """Proves a reports worker answers on the reports queue (see GET /health/worker)."""
     return {"app": "reports", "worker": str(self.request.hostname)}
 
 
 @shared_task(bind=True, name="reports.build_report", max_retries=MAX_RETRIES, **IDEMPOTENT)
-def build_report(self: Task, report_id: int) -> str:
+def build_report(self: Task[Any, Any], report_id: int) -> str:
     """Build report `report_id`, keeping its row up to date; returns its status.
 
     Idempotent, hence acks_late: a retried or redelivered run rebuilds the same
@@ -80,7 +80,7 @@ def build_report(self: Task, report_id: int) -> str:
     )
 
 
-def _build(task: Task, run: Run) -> str:
+def _build(task: Task[Any, Any], run: Run) -> str:
     # The task's own session, opened here and closed before the file is written.
     with SessionLocal() as session:
         attempts = run.start(session)
@@ -165,7 +165,7 @@ def _send_parts(session: Session, report_id: int, run_id: str, parts: list[DateR
     **IDEMPOTENT,
 )
 def build_report_part(
-    self: Task, report_id: int, run_id: str, first_day: str, last_day: str
+    self: Task[Any, Any], report_id: int, run_id: str, first_day: str, last_day: str
 ) -> PartTotals | None:
     """Sum the days `first_day`..`last_day` (ISO dates) of report `report_id` for build `run_id`.
 
@@ -188,7 +188,7 @@ def build_report_part(
     )
 
 
-def _build_part(task: Task, part: PartRun) -> PartTotals | None:
+def _build_part(task: Task[Any, Any], part: PartRun) -> PartTotals | None:
     with SessionLocal() as session:
         runs = part.start(session)
         if runs is None:
@@ -214,7 +214,7 @@ def _build_part(task: Task, part: PartRun) -> PartTotals | None:
 
 @shared_task(bind=True, name="reports.merge_report_parts", max_retries=MAX_RETRIES, **IDEMPOTENT)
 def merge_report_parts(
-    self: Task, parts: list[PartTotals | None], report_id: int, run_id: str
+    self: Task[Any, Any], parts: list[PartTotals | None], report_id: int, run_id: str
 ) -> str:
     """The chord callback of a split build: merge the parts, write the file, finish the report.
 
@@ -236,7 +236,7 @@ def merge_report_parts(
     )
 
 
-def _merge(task: Task, run: Run, parts: list[PartTotals | None]) -> str:
+def _merge(task: Task[Any, Any], run: Run, parts: list[PartTotals | None]) -> str:
     with SessionLocal() as session:
         attempts = run.start_merge(session)
         if attempts is None:  # cancelled, failed or queued again while the parts ran
@@ -311,7 +311,7 @@ def _write_and_finish(run: Run, report: Report, summary: Summary) -> str:
 
 
 def _step(
-    task: Task,
+    task: Task[Any, Any],
     run: Run,
     work: Callable[[], T],
     *,
@@ -359,7 +359,7 @@ def _status_now(report_id: int) -> str:
     retry_backoff_max=MAX_RETRY_DELAY,
     max_retries=5,
 )
-def notify_report_ready(self: Task, report_id: int) -> list[int]:
+def notify_report_ready(self: Task[Any, Any], report_id: int) -> list[int]:
     """POST a notice of the finished report to every REPORTS_WEBHOOK_URLS endpoint.
 
     Celery runs task functions synchronously: an `async def` task would only

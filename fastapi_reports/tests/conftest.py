@@ -154,7 +154,7 @@ def report_routes(client: TestClient) -> list[tuple[str, str]]:
     routes = [
         (method, route.path)
         for route in iter_route_contexts(client.app.routes)  # type: ignore[attr-defined]
-        if "{report_id}" in (route.path or "")
+        if route.path is not None and "{report_id}" in route.path
         for method in sorted((route.methods or set()) - {"HEAD"})
     ]
     assert len(routes) >= 6, routes  # read, events, download, cancel; the page and its cancel

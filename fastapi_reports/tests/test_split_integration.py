@@ -38,7 +38,9 @@ ReadEvents = Callable[[int], list[dict[str, Any]]]
 
 
 @contextmanager
-def worker(private_broker: dict[str, str], log: Path | None = None, **env: str) -> Iterator[None]:
+def worker(
+    private_broker: dict[str, str], *, log: Path | None = None, **env: str
+) -> Iterator[None]:
     """A reports worker of two processes, its slices as `env` asks (see slices_as_asked.py)."""
     with start_worker(
         "slices_as_asked",
@@ -233,8 +235,12 @@ def test_a_part_the_hard_time_limit_kills_fails_the_report_through_the_errback(
 ) -> None:
     # The part hangs, deaf to the soft limit, so it cannot fail the report itself:
     # the worker kills it at the hard limit, and the chord calls the merge's errback.
-    limits = {"CELERY_TASK_SOFT_TIME_LIMIT": "1", "CELERY_TASK_TIME_LIMIT": "3"}
-    with worker(private_broker, HANG_SLICE_FROM=str(PARTS[1][0]), **limits):
+    with worker(
+        private_broker,
+        HANG_SLICE_FROM=str(PARTS[1][0]),
+        CELERY_TASK_SOFT_TIME_LIMIT="1",
+        CELERY_TASK_TIME_LIMIT="3",
+    ):
         location = request_longest(client)
         report = finished(client, location, timeout=30)
     assert (report["status"], report["message"]) == ("failed", TOOK_TOO_LONG)

@@ -25,7 +25,7 @@ from reports.models import Report, ReportPart, ReportStatus, User
 from reports.parts import MAX_PARTS, PartTotals, split_into_parts
 from reports.reaper import RUNNING_AT_MOST, fail_stale_reports
 from reports.runs import Run
-from reports.sales import date_slices
+from reports.sales import date_slices, summarize_slice
 from reports.schemas import MAX_SPAN_DAYS
 from reports.tasks import (
     MAX_DELIVERIES,
@@ -38,6 +38,7 @@ from reports.tasks import (
     fail_split_report,
     merge_report_parts,
 )
+from reports.writers import write_report
 
 MakeReport = Callable[..., Report]
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -47,7 +48,7 @@ DAYS = (TODAY - FIRST_DAY).days + 1
 RUN = "the-build"
 
 
-def as_message(task: Task, task_id: str, *args: Any, retries: int = 0) -> Any:
+def as_message(task: Task[Any, Any], task_id: str, *args: Any, retries: int = 0) -> Any:
     """Run `task`'s body as a worker would for the message `task_id` (no result stored)."""
     task.push_request(id=task_id, retries=retries)
     try:
@@ -242,7 +243,7 @@ def test_each_part_counts_its_days_in_the_report_once_however_often_it_runs(
     # Run again (redelivered after its worker died): it sums again, and counts nothing
     # twice, nor do its first slices, summed anew, take the bar back.
     seen: list[int] = []
-    summarize = tasks.summarize_slice
+    summarize = summarize_slice
 
     def watch(session_: Session, date_from: dt.date, date_to: dt.date) -> Any:
         with SessionLocal() as other:
@@ -268,7 +269,7 @@ def test_a_part_writes_progress_after_each_slice_and_stops_at_a_cancel(
     session: Session, split_report: Report, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     summed: list[dt.date] = []
-    summarize = tasks.summarize_slice
+    summarize = summarize_slice
 
     def sum_then_cancel(session_: Session, date_from: dt.date, date_to: dt.date) -> Any:
         summed.append(date_from)
@@ -351,7 +352,7 @@ def time_passes(delta: dt.timedelta) -> None:
 def test_parts_waiting_in_the_queue_have_a_redelivery_delay_from_the_last_slice_summed(
     session: Session, split_report: Report, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    summarize = tasks.summarize_slice
+    summarize = summarize_slice
 
     def slow(session_: Session, date_from: dt.date, date_to: dt.date) -> Any:
         time_passes(dt.timedelta(seconds=20))  # nine slices: three minutes, under the soft limit
@@ -414,7 +415,7 @@ def test_a_second_copy_of_the_merge_never_deletes_the_file_the_first_finished(
     session: Session, split_report: Report, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     results = [run_part(split_report, index) for index in range(MAX_PARTS)]
-    write = tasks.write_report
+    write = write_report
 
     def the_other_copy_finishes_first(*args: Any) -> None:
         monkeypatch.setattr(tasks, "write_report", write)

@@ -21,9 +21,10 @@ from reports.db import SessionLocal
 from reports.models import Report, ReportStatus, Sale, User
 from reports.reaper import RUNNING_AT_MOST, fail_stale_reports
 from reports.runs import Run
-from reports.sales import HEADER, date_slices
+from reports.sales import HEADER, date_slices, summarize_slice
 from reports.schemas import Period
 from reports.tasks import MAX_DELIVERIES, MAX_RETRIES, build_report, ping
+from reports.writers import write_report
 
 MakeReport = Callable[..., Report]
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -168,7 +169,7 @@ def test_a_cancel_stops_the_build_before_the_next_slice(
 ) -> None:
     report = make_report(bob)
     summed: list[dt.date] = []
-    summarize = tasks.summarize_slice
+    summarize = summarize_slice
 
     def sum_then_cancel(session_: Session, date_from: dt.date, date_to: dt.date) -> Any:
         summed.append(date_from)
@@ -186,7 +187,7 @@ def test_soft_time_limit_fails_the_report_with_advice(
     session: Session, bob: User, make_report: MakeReport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     summed: list[dt.date] = []
-    summarize = tasks.summarize_slice
+    summarize = summarize_slice
 
     def too_slow_at_the_second_slice(
         session_: Session, date_from: dt.date, date_to: dt.date
@@ -213,9 +214,12 @@ def test_database_errors_are_retried(
 ) -> None:
     monkeypatch.setattr(tasks, "summarize_slice", database_down)
     retried: list[dict[str, Any]] = []
-    monkeypatch.setattr(
-        build_report, "retry", lambda **kwargs: retried.append(kwargs) or RuntimeError("retry")
-    )
+
+    def retry(**kwargs: Any) -> RuntimeError:
+        retried.append(kwargs)
+        return RuntimeError("retry")
+
+    monkeypatch.setattr(build_report, "retry", retry)
     report = make_report(bob)
     with pytest.raises(RuntimeError, match="retry"):
         build_report(report.id)
@@ -309,10 +313,11 @@ def test_a_late_run_never_overwrites_what_happened_meanwhile(
     moment: str,
 ) -> None:
     report = make_report(bob, task_id="the-late-message")
-    patched, original = {
-        "reading": ("summarize_slice", tasks.summarize_slice),
-        "writing": ("write_report", tasks.write_report),
-    }[moment]
+    seams: dict[str, tuple[str, Callable[..., Any]]] = {
+        "reading": ("summarize_slice", summarize_slice),
+        "writing": ("write_report", write_report),
+    }
+    patched, original = seams[moment]
 
     def meanwhile_then(*args: Any, **kwargs: Any) -> Any:
         with SessionLocal() as other:

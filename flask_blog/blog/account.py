@@ -14,13 +14,13 @@ from flask import (
     send_from_directory,
     url_for,
 )
-from flask_login import current_user, login_required
+from flask_login import current_user
 from kombu.exceptions import OperationalError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from blog.extensions import db
+from blog.extensions import db, login_required
 from blog.models import ACTIVE, Export, ExportStatus, Post, utcnow
 from blog.tasks import generate_user_archive
 
@@ -93,7 +93,8 @@ def download_export(export_id: int) -> Response:
 def _own_export(export_id: int) -> Export:
     """The current user's export `export_id`; anyone else's is a 404, as if it did not exist."""
     query = select(Export).where(Export.id == export_id, Export.user_id == current_user.id)
-    return db.first_or_404(query)
+    export: Export = db.first_or_404(query)
+    return export
 
 
 def _expired(export: Export) -> bool:

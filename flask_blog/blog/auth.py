@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import login_required, login_user, logout_user
+from flask_login import login_user, logout_user
 from sqlalchemy import or_, select
 from werkzeug.wrappers import Response
 
-from blog.extensions import db
+from blog.extensions import db, login_required
 from blog.forms import LoginForm, RegisterForm
 from blog.models import User
 from blog.urls import is_local_path
@@ -32,7 +32,10 @@ def register() -> str | Response:
             login_user(user)
             flash("Welcome! Your account is ready.")
             return redirect(url_for("blog.index"))
-        form.username.errors.append("This username or email is already registered.")
+        form.username.errors = [
+            *form.username.errors,
+            "This username or email is already registered.",
+        ]
     return render_template("auth/register.html", form=form)
 
 
@@ -44,7 +47,7 @@ def login() -> str | Response:
         if user is not None and user.check_password(form.password.data or ""):
             login_user(user)
             return redirect(_after_login_url())
-        form.password.errors.append("Wrong username or password.")
+        form.password.errors = [*form.password.errors, "Wrong username or password."]
     return render_template("auth/login.html", form=form)
 
 

@@ -20,7 +20,7 @@ TASKS = {
     "blog.tasks.ping",
     "blog.tasks.generate_user_archive",
     "blog.tasks.delete_expired_exports",
-    "shared.send_email",
+    "blog.tasks.send_email",
     "shared.diagnose_failure",
 }
 #: The stack's service of the worker, and what it runs (APP/bin/worker).

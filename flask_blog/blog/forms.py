@@ -27,7 +27,7 @@ def plain_text(form: Form, field: Field) -> None:
         raise ValidationError("Only text, please: no control characters.")
 
 
-class BlogForm(FlaskForm):
+class BlogForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
     """A FlaskForm that reads its fields from the form body only.
 
     FlaskForm also fills fields from uploaded files and from a JSON body, where a

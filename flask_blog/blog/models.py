@@ -34,7 +34,9 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class User(UserMixin, db.Model):  # type: ignore[name-defined]
+# db.Model is made by Flask-SQLAlchemy at run time, and Flask-Login ships no type
+# information: to mypy both are Any, hence the ignores on the model classes.
+class User(UserMixin, db.Model):  # type: ignore[name-defined, misc]
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(40), unique=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -50,7 +52,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
         return check_password_hash(self.password_hash, password)
 
 
-class Post(db.Model):  # type: ignore[name-defined]
+class Post(db.Model):  # type: ignore[name-defined, misc]
     id: Mapped[int] = mapped_column(primary_key=True)
     author_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -71,7 +73,7 @@ class ExportStatus(enum.StrEnum):
 ACTIVE = (ExportStatus.PENDING, ExportStatus.RUNNING)
 
 
-class Export(db.Model):  # type: ignore[name-defined]
+class Export(db.Model):  # type: ignore[name-defined, misc]
     """One archive of a user's data, from the request to the file on disk."""
 
     id: Mapped[int] = mapped_column(primary_key=True)

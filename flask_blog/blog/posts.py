@@ -12,11 +12,11 @@ from flask import (
     request,
     url_for,
 )
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from blog.extensions import db
+from blog.extensions import db, login_required
 from blog.forms import PostForm
 from blog.models import Post
 from blog.urls import MAX_OFFSET
@@ -79,9 +79,10 @@ def delete(post_id: int) -> Response:
 
 def _own_post(post_id: int) -> Post:
     """The current user's post `post_id`; anyone else's is a 404, as if it did not exist."""
-    return db.first_or_404(
+    post: Post = db.first_or_404(
         select(Post).where(Post.id == post_id, Post.author_id == current_user.id)
     )
+    return post
 
 
 def _page_number(per_page: int) -> int:

@@ -7,6 +7,8 @@ why `db.session` and `current_app` work here exactly as in a view.
 from __future__ import annotations
 
 import logging
+import smtplib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +19,24 @@ from sqlalchemy import func, select
 from blog import exports
 from blog.archive import iter_posts, write_archive
 from blog.extensions import db
+from blog.mail import build_message, deliver
 from blog.models import Export, ExportStatus, Post, User, utcnow
+from blog.settings import BlogSettings
 from blog.urls import external_url
-from shared.celery_app import IDEMPOTENT
+from shared.celery_app import IDEMPOTENT, MAX_RETRY_DELAY
 from shared.progress import Progress, ProgressReporter, percent
-from shared.tasks import send_email
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, ignore_result=False)
-def ping(self: Task) -> dict[str, Any]:
+def ping(self: Task[Any, Any]) -> dict[str, Any]:
     """Answer /health/worker: proves a worker consumes the blog queue."""
     return {"app": "blog", "worker": self.request.hostname}
 
 
 @shared_task(bind=True, **IDEMPOTENT)
-def generate_user_archive(self: Task, user_id: int) -> None:
+def generate_user_archive(self: Task[Any, Any], user_id: int) -> None:
     """Build the archive of the user's export in progress, if there is one.
 
     A user has at most one export in progress (a unique index keeps it so), so
@@ -70,7 +73,7 @@ def generate_user_archive(self: Task, user_id: int) -> None:
     )
 
 
-def _write_archive(task: Task, run: exports.Run) -> str:
+def _write_archive(task: Task[Any, Any], run: exports.Run) -> str:
     user = db.session.get_one(User, run.user_id)
     total = db.session.scalar(select(func.count()).where(Post.author_id == user.id)) or 0
 
@@ -125,3 +128,29 @@ def delete_expired_exports() -> int:
         strays,
     )
     return deleted
+
+
+@shared_task(
+    autoretry_for=(smtplib.SMTPException, OSError),
+    retry_backoff=True,
+    retry_backoff_max=MAX_RETRY_DELAY,
+    retry_jitter=True,
+    max_retries=6,
+)
+def send_email(to: Sequence[str] | str, subject: str, text: str, html: str | None = None) -> None:
+    """Send one email. Arguments are plain values, so the message is JSON like every other.
+
+    SMTP and network errors are retried with exponential backoff (capped at
+    MAX_RETRY_DELAY, six tries). This task is not idempotent: a retry after the
+    server accepted the message sends it again, which is why it does not use
+    acks_late: the export page shows the same link, so a lost email costs
+    little. A task that must send exactly once claims a row first (the shop's
+    order confirmation, which sends through Django's mail).
+    """
+    settings = BlogSettings()
+    recipients = [to] if isinstance(to, str) else list(to)
+    message = build_message(
+        sender=settings.smtp_sender, to=recipients, subject=subject, text=text, html=html
+    )
+    deliver(message, settings)
+    logger.info("sent email %r to %s", subject, ", ".join(recipients))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import factory
+from factory.alchemy import SQLAlchemyModelFactory
 from werkzeug.security import generate_password_hash
 
 from blog.extensions import db
@@ -13,14 +16,21 @@ PASSWORD = "correct horse battery"  # noqa: S105
 PASSWORD_HASH = generate_password_hash(PASSWORD)
 
 
-class BaseFactory(factory.alchemy.SQLAlchemyModelFactory):
+ModelT = TypeVar("ModelT")
+
+
+class BaseFactory(SQLAlchemyModelFactory, factory.Factory[ModelT]):
+    """Generic over its model, as DjangoModelFactory is (factory_boy's SQLAlchemy one is
+    not), so that `UserFactory.create()` is a `User` to the type checker.
+    """
+
     class Meta:
         abstract = True
         sqlalchemy_session_factory = lambda: db.session  # noqa: E731
         sqlalchemy_session_persistence = "commit"
 
 
-class UserFactory(BaseFactory):
+class UserFactory(BaseFactory[User]):
     class Meta:
         model = User
 
@@ -29,7 +39,7 @@ class UserFactory(BaseFactory):
     password_hash = PASSWORD_HASH
 
 
-class PostFactory(BaseFactory):
+class PostFactory(BaseFactory[Post]):
     class Meta:
         model = Post
 
@@ -38,7 +48,7 @@ class PostFactory(BaseFactory):
     body = factory.Faker("paragraph")
 
 
-class ExportFactory(BaseFactory):
+class ExportFactory(BaseFactory[Export]):
     class Meta:
         model = Export
 

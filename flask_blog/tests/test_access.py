@@ -36,11 +36,11 @@ def alices(app: Flask) -> dict[str, int]:
     """Alice's post, and her ready export with its archive on disk."""
     Path(app.config["EXPORT_DIR"], "export.zip").write_bytes(b"PK-alice")
     with app.app_context():
-        alice = UserFactory(username="alice")
-        UserFactory(username="mallory")
+        alice = UserFactory.create(username="alice")
+        UserFactory.create(username="mallory")
         return {
-            "post_id": PostFactory(author=alice, title="Alice's", body="Hers").id,
-            "export_id": ExportFactory(
+            "post_id": PostFactory.create(author=alice, title="Alice's", body="Hers").id,
+            "export_id": ExportFactory.create(
                 user=alice,
                 status=ExportStatus.READY,
                 progress=100,

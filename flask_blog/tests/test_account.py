@@ -28,7 +28,7 @@ def delay(monkeypatch: pytest.MonkeyPatch) -> MagicMock:
 @pytest.fixture
 def alice(app: Flask, auth: AuthActions) -> int:
     with app.app_context():
-        user_id: int = UserFactory(username="alice").id
+        user_id: int = UserFactory.create(username="alice").id
     auth.login("alice")
     return user_id
 
@@ -36,7 +36,7 @@ def alice(app: Flask, auth: AuthActions) -> int:
 def _ready_export(app: Flask, user_id: int, *, expires_in: timedelta = timedelta(hours=1)) -> int:
     Path(app.config["EXPORT_DIR"], "export.zip").write_bytes(b"PK-archive")
     with app.app_context():
-        export = ExportFactory(
+        export = ExportFactory.create(
             user=db.session.get(User, user_id),
             status=ExportStatus.READY,
             progress=100,
@@ -98,7 +98,7 @@ def test_a_download_never_leaves_the_export_directory(
     outside = tmp_path / "outside.zip"  # next to the export directory
     outside.write_bytes(b"not an archive of alice's")
     with app.app_context():
-        export_id = ExportFactory(
+        export_id = ExportFactory.create(
             user=db.session.get(User, alice),
             status=ExportStatus.READY,
             file_name=file_name.format(outside=outside),
@@ -112,7 +112,7 @@ def test_a_failed_export_shows_its_error_and_can_be_retried(
 ) -> None:
     with app.app_context():
         user = db.session.get(User, alice)
-        export_id = ExportFactory(
+        export_id = ExportFactory.create(
             user=user,
             status=ExportStatus.FAILED,
             error="disk full",

@@ -31,6 +31,15 @@ def test_celery_app_is_an_extension_on_the_blog_queue(app: Flask) -> None:
     assert "blog.tasks.generate_user_archive" in celery_app.tasks
 
 
+def test_flasks_celery_config_is_layered_over_the_vetted_defaults(app: Flask) -> None:
+    conf = app.extensions["celery"].conf
+    # app.config["CELERY"] (the tests give a broker in memory) wins, key by key...
+    assert conf.broker_url == app.config["CELERY"]["broker_url"] == "memory://"
+    # ...and the vetted values it does not set stay.
+    assert conf.accept_content == ["json"]
+    assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit
+
+
 def test_home_page_links_to_the_other_apps(app: Flask, client: FlaskClient) -> None:
     html = client.get("/").get_data(as_text=True)
     for key in ("SHOP_URL", "REPORTS_URL", "FLOWER_URL"):

@@ -37,7 +37,7 @@ def test_register_stores_a_hashed_password_and_logs_in(app: Flask, client: Flask
 
 def test_register_shows_validation_errors(app: Flask, client: FlaskClient) -> None:
     with app.app_context():
-        UserFactory(username="alice")
+        UserFactory.create(username="alice")
     html = _register(client, confirm="something else")
     assert "Passwords differ." in html
     html = _register(client, email="other@example.com")
@@ -48,7 +48,7 @@ def test_register_shows_validation_errors(app: Flask, client: FlaskClient) -> No
 
 def test_login_and_logout(app: Flask, client: FlaskClient, auth: AuthActions) -> None:
     with app.app_context():
-        UserFactory(username="bob")
+        UserFactory.create(username="bob")
     assert "Wrong username or password." in auth.login("bob", "wrong").get_data(as_text=True)
     assert auth.login("bob").status_code == 302
     assert "Account (bob)" in client.get("/").get_data(as_text=True)
@@ -61,7 +61,7 @@ def test_login_never_redirects_to_another_site(
     app: Flask, client: FlaskClient, target: str
 ) -> None:
     with app.app_context():
-        UserFactory(username="bob")
+        UserFactory.create(username="bob")
     data = {
         "username": "bob",
         "password": PASSWORD,
@@ -76,7 +76,7 @@ def test_an_encoded_next_is_checked_once_decoded(
     app: Flask, client: FlaskClient, query: str
 ) -> None:
     with app.app_context():
-        UserFactory(username="bob")
+        UserFactory.create(username="bob")
     data = {
         "username": "bob",
         "password": PASSWORD,
@@ -87,7 +87,7 @@ def test_an_encoded_next_is_checked_once_decoded(
 
 def test_login_follows_a_next_page_on_this_site(app: Flask, client: FlaskClient) -> None:
     with app.app_context():
-        UserFactory(username="bob")
+        UserFactory.create(username="bob")
     data = {
         "username": "bob",
         "password": PASSWORD,

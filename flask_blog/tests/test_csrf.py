@@ -33,10 +33,10 @@ def state_changing_routes(app: Flask, ids: dict[str, int]) -> list[tuple[str, st
 def ids(app: Flask, auth: AuthActions) -> dict[str, int]:
     """Alice, logged in, with a post and a failed export (so retrying it is possible)."""
     with app.app_context():
-        alice = UserFactory(username="alice")
+        alice = UserFactory.create(username="alice")
         ids = {
-            "post_id": PostFactory(author=alice).id,
-            "export_id": ExportFactory(user=alice, status=ExportStatus.FAILED).id,
+            "post_id": PostFactory.create(author=alice).id,
+            "export_id": ExportFactory.create(user=alice, status=ExportStatus.FAILED).id,
         }
     auth.login("alice")
     return ids

@@ -7,7 +7,7 @@ from celery import Celery, Task
 from flask import Flask
 
 from blog import doctor
-from shared.celery_app import make_celery
+from shared.celery_app import create_celery_app
 from shared.doctor import CheckFailedError
 
 
@@ -20,7 +20,7 @@ def test_the_blogs_tasks_run_in_its_app_context(app: Flask) -> None:
 
 
 def test_a_celery_app_without_the_flask_task_class_fails(app: Flask) -> None:
-    plain = make_celery("plain", default_queue="blog")
+    plain = create_celery_app("plain", default_queue="blog")
 
     with pytest.raises(CheckFailedError, match="ran in the context of None"):
         doctor.check_tasks_run_in_app_context(app, plain)

@@ -128,10 +128,10 @@ HOSTILE: dict[Hostile, int] = {
 def ids(app: Flask, auth: AuthActions) -> dict[str, int]:
     """Alice, logged in, with a post and a failed export."""
     with app.app_context():
-        alice = UserFactory(username="alice")
+        alice = UserFactory.create(username="alice")
         ids = {
-            "post_id": PostFactory(author=alice, title="Untouched", body="Untouched").id,
-            "export_id": ExportFactory(user=alice, status=ExportStatus.FAILED).id,
+            "post_id": PostFactory.create(author=alice, title="Untouched", body="Untouched").id,
+            "export_id": ExportFactory.create(user=alice, status=ExportStatus.FAILED).id,
         }
     auth.login("alice")
     return ids

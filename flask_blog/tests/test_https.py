@@ -74,7 +74,7 @@ def test_blog_https_trusts_the_proxy_s_scheme_and_host(https_app: Flask) -> None
 def test_blog_https_logs_in_through_the_proxy(https_app: Flask) -> None:
     # Over HTTPS, Flask-WTF also wants a Referer from the same host: the public one.
     with https_app.app_context():
-        UserFactory(username="alice")
+        UserFactory.create(username="alice")
     client = https_app.test_client()
     headers = {**PROXY_HEADERS, "Referer": "https://blog.example/auth/login"}
     token = csrf_token(client, "/auth/login", headers=headers)

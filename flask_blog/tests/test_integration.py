@@ -57,7 +57,8 @@ def test_export_runs_on_a_real_worker_and_emails_the_link(
 ) -> None:
     with app.app_context():
         titles = [
-            post.title for post in PostFactory.create_batch(3, author=UserFactory(username="alice"))
+            post.title
+            for post in PostFactory.create_batch(3, author=UserFactory.create(username="alice"))
         ]
     auth.login("alice")
 

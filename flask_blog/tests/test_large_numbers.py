@@ -23,7 +23,7 @@ HUGE = [str(2**31 - 1), str(2**31), str(2**63), str(2**64), "1" + "0" * 29, "-" 
 @pytest.fixture
 def logged_in(app: Flask, auth: AuthActions) -> None:
     with app.app_context():
-        UserFactory(username="alice")
+        UserFactory.create(username="alice")
     auth.login("alice")
 
 

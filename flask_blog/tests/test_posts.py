@@ -13,7 +13,7 @@ def test_index_lists_everyone_s_posts_newest_first_paginated(
     app: Flask, client: FlaskClient
 ) -> None:
     with app.app_context():
-        titles = [PostFactory(title=f"Title {n}").title for n in range(7)]
+        titles = [PostFactory.create(title=f"Title {n}").title for n in range(7)]
     first = client.get("/").get_data(as_text=True)
     second = client.get("/?page=2").get_data(as_text=True)
     assert "Page 1 of 2" in first
@@ -24,7 +24,7 @@ def test_index_lists_everyone_s_posts_newest_first_paginated(
 
 def test_write_a_post(app: Flask, client: FlaskClient, auth: AuthActions) -> None:
     with app.app_context():
-        UserFactory(username="alice")
+        UserFactory.create(username="alice")
     auth.login("alice")
     response = auth.post("/posts/new", {"title": "Hello", "body": "World"}, form="/posts/new")
     assert response.status_code == 302
@@ -33,7 +33,7 @@ def test_write_a_post(app: Flask, client: FlaskClient, auth: AuthActions) -> Non
 
 def test_a_post_needs_a_title(app: Flask, auth: AuthActions) -> None:
     with app.app_context():
-        UserFactory(username="alice")
+        UserFactory.create(username="alice")
     auth.login("alice")
     response = auth.post("/posts/new", {"title": "", "body": "World"}, form="/posts/new")
     assert "This field is required." in response.get_data(as_text=True)
@@ -41,7 +41,7 @@ def test_a_post_needs_a_title(app: Flask, auth: AuthActions) -> None:
 
 def test_edit_and_delete_your_own_post(app: Flask, auth: AuthActions) -> None:
     with app.app_context():
-        post_id = PostFactory(author=UserFactory(username="alice")).id
+        post_id = PostFactory.create(author=UserFactory.create(username="alice")).id
     auth.login("alice")
     edit = f"/posts/{post_id}/edit"
     auth.post(edit, {"title": "New title", "body": "New body"}, form=edit)

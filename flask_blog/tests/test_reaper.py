@@ -43,20 +43,20 @@ def test_a_run_past_the_redelivery_delay_fails_counting_from_its_start(app: Flas
     now, deadline = utcnow(), app.config["EXPORT_RUN_DEADLINE"]
     hard_limit = timedelta(seconds=app.extensions["celery"].conf.task_time_limit)
     with app.app_context():
-        overdue = ExportFactory(
+        overdue = ExportFactory.create(
             status=ExportStatus.RUNNING,
             created_at=now - deadline,
             started_at=now - deadline - SECOND,
         ).id
         # Past the hard time limit, so its worker died: its message comes back, and
         # the run it starts finishes the export. Not the reaper's to fail yet.
-        awaiting_redelivery = ExportFactory(
+        awaiting_redelivery = ExportFactory.create(
             status=ExportStatus.RUNNING,
             created_at=now - hard_limit * 2,
             started_at=now - hard_limit - timedelta(minutes=2),
         ).id
         # Queued for an hour, started moments ago: the time it waited does not count.
-        long_queued = ExportFactory(
+        long_queued = ExportFactory.create(
             status=ExportStatus.RUNNING,
             created_at=now - timedelta(hours=1),
             started_at=now - timedelta(seconds=10),
@@ -72,10 +72,12 @@ def test_a_run_past_the_redelivery_delay_fails_counting_from_its_start(app: Flas
 def test_a_request_no_worker_started_fails_after_the_redelivery_delay(app: Flask) -> None:
     now, deadline = utcnow(), app.config["EXPORT_QUEUE_DEADLINE"]
     with app.app_context():
-        lost = ExportFactory(status=ExportStatus.PENDING, created_at=now - deadline - SECOND).id
+        lost = ExportFactory.create(
+            status=ExportStatus.PENDING, created_at=now - deadline - SECOND
+        ).id
         # Queued longer than any run may last, but a dead worker's message is not
         # handed to another worker before the visibility timeout.
-        waiting = ExportFactory(
+        waiting = ExportFactory.create(
             status=ExportStatus.PENDING, created_at=now - deadline + timedelta(minutes=1)
         ).id
 
@@ -88,8 +90,8 @@ def test_a_request_no_worker_started_fails_after_the_redelivery_delay(app: Flask
 def test_a_failed_stuck_export_shows_why_and_can_be_retried(app: Flask, auth: AuthActions) -> None:
     now = utcnow()
     with app.app_context():
-        export_id = ExportFactory(
-            user=UserFactory(username="alice"),
+        export_id = ExportFactory.create(
+            user=UserFactory.create(username="alice"),
             status=ExportStatus.RUNNING,
             started_at=now - app.config["EXPORT_RUN_DEADLINE"] - SECOND,
         ).id
@@ -107,8 +109,8 @@ def test_expired_exports_are_deleted_with_their_files(app: Flask) -> None:
     (export_dir / "new.zip").write_bytes(b"zip")
     now = utcnow()
     with app.app_context():
-        old = ExportFactory(status=ExportStatus.READY, file_name="old.zip", expires_at=now)
-        new = ExportFactory(
+        old = ExportFactory.create(status=ExportStatus.READY, file_name="old.zip", expires_at=now)
+        new = ExportFactory.create(
             status=ExportStatus.READY, file_name="new.zip", expires_at=now + timedelta(hours=1)
         )
         old_id, new_id = old.id, new.id
@@ -129,7 +131,7 @@ def test_an_expired_file_name_outside_the_export_directory_deletes_nothing(
     now = utcnow()
     with app.app_context():
         for file_name in ("../outside.zip", str(outside)):
-            ExportFactory(status=ExportStatus.READY, file_name=file_name, expires_at=now)
+            ExportFactory.create(status=ExportStatus.READY, file_name=file_name, expires_at=now)
 
     assert delete_expired_exports() == 2
     assert outside.read_bytes() == b"not the blog's"
@@ -138,8 +140,8 @@ def test_an_expired_file_name_outside_the_export_directory_deletes_nothing(
 def test_partial_files_no_running_export_owns_are_deleted(app: Flask) -> None:
     export_dir = Path(app.config["EXPORT_DIR"])
     with app.app_context():
-        running = ExportFactory(status=ExportStatus.RUNNING, started_at=utcnow()).id
-        failed = ExportFactory(status=ExportStatus.FAILED).id
+        running = ExportFactory.create(status=ExportStatus.RUNNING, started_at=utcnow()).id
+        failed = ExportFactory.create(status=ExportStatus.FAILED).id
     kept = [
         f".export-{running}-0123abcd.zip.part",  # being written
         f"export-{failed}-0123abcd.zip",  # a whole archive (its row decides its fate)

@@ -16,6 +16,7 @@ from unittest.mock import MagicMock
 from zipfile import ZipFile
 
 import pytest
+from celery import Celery
 from flask import Flask, current_app, has_app_context
 
 from blog import exports
@@ -36,10 +37,10 @@ def send_email(monkeypatch: pytest.MonkeyPatch) -> MagicMock:
 
 def _user_with_posts(app: Flask, count: int) -> tuple[int, int, list[str]]:
     with app.app_context():
-        user = UserFactory(username="alice")
+        user = UserFactory.create(username="alice")
         posts = PostFactory.create_batch(count, author=user)
-        export = ExportFactory(user=user)
-        PostFactory(title="Someone else's post")
+        export = ExportFactory.create(user=user)
+        PostFactory.create(title="Someone else's post")
         return user.id, export.id, [post.title for post in posts]
 
 
@@ -58,9 +59,11 @@ def _after_each_post(monkeypatch: pytest.MonkeyPatch, hook: Callable[[int], obje
 
 def test_the_task_pushes_its_own_app_context(app: Flask) -> None:
     with app.app_context():
-        user_id = UserFactory(username="alice").id
+        user_id = UserFactory.create(username="alice").id
 
-    @app.extensions["celery"].task(name="tests.probe")
+    celery_app: Celery = app.extensions["celery"]
+
+    @celery_app.task(name="tests.probe")
     def probe(user_id: int) -> tuple[str, str]:
         user = db.session.get(User, user_id)
         assert user is not None
@@ -159,6 +162,7 @@ def test_a_run_deletes_what_a_killed_run_of_its_export_left_half_written(
     with app.app_context():
         export = db.session.get_one(Export, export_id)
     assert export.status is ExportStatus.READY
+    assert export.file_name is not None
     assert sorted(path.name for path in export_dir.iterdir()) == sorted(
         [export.file_name, other_export.name]
     )
@@ -179,8 +183,8 @@ def test_a_run_records_its_start_and_counts_as_an_attempt(
 
 def test_redeliveries_run_until_the_limit(app: Flask, send_email: MagicMock) -> None:
     with app.app_context():
-        user = UserFactory(username="alice")
-        export_id = ExportFactory(
+        user = UserFactory.create(username="alice")
+        export_id = ExportFactory.create(
             user=user, status=ExportStatus.RUNNING, attempts=exports.MAX_ATTEMPTS - 1
         ).id
         user_id = user.id
@@ -194,9 +198,9 @@ def test_a_delivery_past_the_limit_fails_the_export_without_running(
     app: Flask, send_email: MagicMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with app.app_context():
-        user = UserFactory(username="alice")
+        user = UserFactory.create(username="alice")
         # Three deliveries started it and none finished: a message that kills its worker.
-        export_id = ExportFactory(
+        export_id = ExportFactory.create(
             user=user, status=ExportStatus.RUNNING, attempts=exports.MAX_ATTEMPTS
         ).id
         user_id = user.id
@@ -242,8 +246,13 @@ def test_a_run_a_newer_one_took_over_changes_nothing(
 ) -> None:
     user_id, export_id, _ = _user_with_posts(app, 3)
     newer: list[exports.Run | None] = []
-    # After the first post, a second delivery of the message starts a newer run.
-    _after_each_post(monkeypatch, lambda n: n == 1 and newer.append(exports.claim(user_id)))
+
+    def second_delivery(posts_written: int) -> None:
+        # After the first post, a second delivery of the message starts a newer run.
+        if posts_written == 1:
+            newer.append(exports.claim(user_id))
+
+    _after_each_post(monkeypatch, second_delivery)
 
     generate_user_archive(user_id)
 

@@ -14,7 +14,7 @@ import pytest
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from shared.celery_app import make_celery
+from shared.celery_app import create_celery_app
 from shared.health import check_broker
 from shared.settings import SharedSettings
 from shared.testing import free_port
@@ -32,7 +32,7 @@ def app_for() -> Iterator[Callable[[str], Celery]]:
         settings = SharedSettings(
             celery_broker_url=broker_url, celery_result_backend_url=broker_url
         )
-        app = make_celery("bounded", default_queue="bounded", settings=settings)
+        app = create_celery_app("bounded", default_queue="bounded", settings=settings)
 
         @app.task(name=f"bounded.noop.{broker_url}")  # one name per app: Celery warns on reuse
         def noop() -> None: ...
@@ -42,7 +42,8 @@ def app_for() -> Iterator[Callable[[str], Celery]]:
 
     yield build
     for app in apps:
-        app.pool.force_close_all()
+        # app.pool is kombu's ConnectionPool; celery-types calls it a ProducerPool.
+        app.pool.force_close_all()  # type: ignore[attr-defined]
         app.close()
 
 

@@ -17,7 +17,7 @@ import pytest
 from celery import Celery
 
 from shared import doctor
-from shared.celery_app import make_celery
+from shared.celery_app import create_celery_app
 from shared.doctor import CheckFailedError, Doctor, Result
 from shared.settings import SharedSettings
 from shared.testing import free_port, start_worker
@@ -36,7 +36,7 @@ def app_for(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Celery]]:
         settings = SharedSettings(
             celery_broker_url=broker_url, celery_result_backend_url=backend_url or broker_url
         )
-        app = make_celery(f"doctor-{len(apps)}", default_queue=queue, settings=settings)
+        app = create_celery_app(f"doctor-{len(apps)}", default_queue=queue, settings=settings)
         apps.append(app)
         return app
 
@@ -84,10 +84,12 @@ def test_a_check_whose_need_failed_is_skipped_not_run() -> None:
     def broken() -> str:
         raise CheckFailedError("down")
 
+    def workers() -> str:
+        ran.append("workers")
+        return ""
+
     checks.check("broker", broken, fix="start it")
-    skipped = checks.check(
-        "workers", lambda: ran.append("workers") or "", fix="x", needs=["broker"]
-    )
+    skipped = checks.check("workers", workers, fix="x", needs=["broker"])
 
     assert ran == []
     assert skipped == Result("workers", "skip", "not checked: broker failed")
@@ -117,7 +119,7 @@ def test_a_missing_or_too_old_requirement_is_named() -> None:
     requires = {
         "some-app": ["celery[redis]>=99", "no-such-package-at-all>=1", "pytest; extra == 'dev'"],
     }
-    with mock.patch.object(doctor.metadata, "requires", lambda name: requires.get(name, [])):
+    with mock.patch("shared.doctor.metadata.requires", lambda name: requires.get(name, [])):
         missing = doctor.missing_requirements("some-app")
 
     assert len(missing) == 2
@@ -127,7 +129,7 @@ def test_a_missing_or_too_old_requirement_is_named() -> None:
 
 def test_the_extras_asked_for_are_required_too() -> None:
     requires = {"some-app": ["celery[redis]"], "celery": ["no-such-client; extra == 'redis'"]}
-    with mock.patch.object(doctor.metadata, "requires", lambda name: requires.get(name, [])):
+    with mock.patch("shared.doctor.metadata.requires", lambda name: requires.get(name, [])):
         assert doctor.missing_requirements("some-app") == ["no-such-client (not installed)"]
 
 
@@ -160,7 +162,7 @@ def test_celerys_own_default_broker_is_refused(monkeypatch: pytest.MonkeyPatch) 
         doctor.check_broker_configured(bare)
 
     monkeypatch.setenv("CELERY_BROKER_URL", "amqp://guest@localhost//")
-    bare.conf.broker_url = "amqp://guest@localhost//"
+    bare.conf.update(broker_url="amqp://guest@localhost//")
     with pytest.raises(CheckFailedError, match="not a Redis URL"):
         doctor.check_broker_configured(bare)
 

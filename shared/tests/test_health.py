@@ -1,6 +1,6 @@
 from typing import Any
 
-from shared.celery_app import make_celery
+from shared.celery_app import create_celery_app
 from shared.health import Check, check_broker, check_worker_roundtrip, report, run_check
 from shared.settings import SharedSettings
 from shared.testing import free_port
@@ -31,14 +31,16 @@ def test_report_is_200_when_every_check_passes() -> None:
 
 
 def test_broker_check_passes_against_a_live_redis(redis_url: str) -> None:
-    app = make_celery("h", default_queue="h", settings=SharedSettings(celery_broker_url=redis_url))
+    app = create_celery_app(
+        "h", default_queue="h", settings=SharedSettings(celery_broker_url=redis_url)
+    )
 
     assert check_broker(app).ok
 
 
 def test_broker_check_fails_fast_when_nothing_listens() -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"
-    app = make_celery("h", default_queue="h", settings=SharedSettings(celery_broker_url=dead))
+    app = create_celery_app("h", default_queue="h", settings=SharedSettings(celery_broker_url=dead))
 
     check = check_broker(app, timeout=1)
 

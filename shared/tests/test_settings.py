@@ -18,33 +18,28 @@ def test_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_defaults_are_the_embedded_native_stack(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CELERY_BROKER_URL", "SMTP_HOST", "SMTP_PORT", "FLOWER_BASIC_AUTH"):
+    for name in ("CELERY_BROKER_URL", "SMTP_HOST", "SMTP_PORT"):
         monkeypatch.delenv(name, raising=False)
 
     settings = SharedSettings()
 
     assert settings.celery_broker_url == "redis://127.0.0.1:6379/0"
     assert (settings.smtp_host, settings.smtp_port) == ("127.0.0.1", 1025)
-    assert settings.flower_credentials() is None
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [("admin:s3cret", ("admin", "s3cret")), ("ops:a:b,other:c", ("ops", "a:b"))],
-)
-def test_flower_credentials_take_the_first_pair(
-    monkeypatch: pytest.MonkeyPatch, value: str, expected: tuple[str, str]
-) -> None:
-    monkeypatch.setenv("FLOWER_BASIC_AUTH", value)
-
-    assert SharedSettings().flower_credentials() == expected
 
 
 def test_secrets_are_not_printed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FLOWER_BASIC_AUTH", "admin:s3cret")
     monkeypatch.setenv("SMTP_PASSWORD", "hunter2")
 
     shown = repr(SharedSettings())
 
-    assert "s3cret" not in shown
     assert "hunter2" not in shown
+
+
+def test_only_what_the_apps_read_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "admin:s3cret")
+
+    fields = set(SharedSettings.model_fields)
+
+    assert "flower_basic_auth" not in fields  # the stack's tooling: scripts/stack.py
+    assert "mail_url" not in fields
+    assert "s3cret" not in repr(SharedSettings())

@@ -119,8 +119,9 @@ SERVER_EMAIL = SETTINGS.smtp_sender
 EMAIL_SUBJECT_PREFIX = "[Shop] "
 MANAGERS = [("Shop staff", SETTINGS.shop_staff_email)]
 
-# Celery: layered over shared's vetted defaults by config/celery_app.py.
-CELERY_BROKER_URL = SETTINGS.celery_broker_url
+# Celery: layered over shared's vetted defaults by config/celery_app.py. Only what
+# belongs to Django's side is here; the broker and the time limits come from the
+# environment through SETTINGS, which the vetted defaults are made from.
 # Results of the tasks that keep them (ignore_result=False) go to the shop's own
 # database, where the admin lists them (django-celery-results).
 CELERY_RESULT_BACKEND = "django-db"

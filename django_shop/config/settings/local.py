@@ -1,7 +1,7 @@
 """Development on one machine: `make up`, `manage.py runserver`."""
 
+from config.env import SETTINGS
 from config.settings.base import *  # noqa: F403
-from config.settings.base import SETTINGS
 
 DEBUG = True
 SECRET_KEY = (

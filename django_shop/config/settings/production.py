@@ -7,8 +7,8 @@ over HTTPS wants (the compose stack serves plain HTTP on loopback).
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config.env import SETTINGS
 from config.settings.base import *  # noqa: F403
-from config.settings.base import SETTINGS
 
 if SETTINGS.shop_secret_key is None:
     raise ImproperlyConfigured("SHOP_SECRET_KEY must be set in production")

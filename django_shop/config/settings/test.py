@@ -9,8 +9,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from config.env import SETTINGS
 from config.settings.base import *  # noqa: F403
-from config.settings.base import SETTINGS, database
+from config.settings.base import database
 
 SECRET_KEY = "django-insecure-test-only"  # noqa: S105
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]

@@ -1,10 +1,23 @@
 """The vetted Celery configuration and the factory every app builds its Celery app with.
 
-Each app calls `make_celery(name, default_queue=...)` once, in its own
-`celery_app.py`, and may then layer framework configuration on top (Django's
-`config_from_object("django.conf:settings", namespace="CELERY")`, Flask's
-`app.config["CELERY"]`). The vetted values are installed as *defaults*, so an
-app can still override any of them explicitly.
+Each app calls `create_celery_app(name, default_queue=..., settings=...)` once, in
+its own `celery_app.py`. Its configuration is layered the same way in every app,
+each layer over the one before:
+
+1. the vetted defaults (`celery_config`),
+2. made from the app's typed settings object, the `SharedSettings` subclass the app
+   passes as `settings=` (the environment: broker, time limits, ...);
+3. the framework's own configuration, where the framework has one, loaded with
+   `config_from_object`: Django's `CELERY_*` settings
+   (`config_from_object("django.conf:settings", namespace="CELERY")`), Flask's
+   `config_from_object(app.config["CELERY"])`. FastAPI has none: there the
+   settings object is the last layer.
+
+Each value is set in one layer: what comes from the environment goes through the
+settings object, what belongs to the framework's integration (Django's
+database result backend and scheduler, the blog's beat schedule) to its config.
+The vetted values are installed as Celery *defaults*, so a key of layer 3 wins
+over them, key by key.
 """
 
 from __future__ import annotations
@@ -128,16 +141,17 @@ def celery_config(settings: SharedSettings, *, default_queue: str) -> dict[str, 
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "timezone": "UTC",
         "enable_utc": True,
-        # Tasks more than one app uses (send_email) register in every worker.
+        # Tasks every app uses (the diagnostic `make check-integration` sends) register
+        # in every worker.
         "imports": ["shared.tasks"],
     }
 
 
-def make_celery(
+def create_celery_app(
     main: str,
     *,
     default_queue: str,
-    task_cls: type[Task] | str | None = None,
+    task_cls: type[Task[Any, Any]] | str | None = None,
     settings: SharedSettings | None = None,
 ) -> Celery:
     """Build a Celery app named `main` whose tasks go to `default_queue`.

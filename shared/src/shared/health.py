@@ -39,7 +39,7 @@ def check_broker(app: Celery, *, timeout: int = 2) -> Check:
     return run_check("broker", probe)
 
 
-def check_worker_roundtrip(ping: Task, *, timeout: float = 5.0) -> Check:
+def check_worker_roundtrip(ping: Task[Any, Any], *, timeout: float = 5.0) -> Check:
     """Send `ping` through the app's own queue and wait for its worker's answer.
 
     The ping expires when the wait does: while no worker consumes the queue,

@@ -49,7 +49,7 @@ class ProgressReporter:
     apps that also keep progress in their own database row.
     """
 
-    task: Task
+    task: Task[Any, Any]
     total: int
     min_interval: float = 0.5
     on_update: Callable[[Progress], None] | None = None

@@ -17,7 +17,7 @@ _REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
 
 
 class SharedSettings(BaseSettings):
-    """What every app and every worker needs; apps subclass it to add their own."""
+    """What the apps and their workers need at run time; each app subclasses it to add its own."""
 
     # An empty variable counts as unset, so compose can pass `${VAR:-}` through
     # and the default stays here, in one place.
@@ -47,28 +47,16 @@ class SharedSettings(BaseSettings):
     smtp_timeout: float = 10.0
     smtp_sender: str = "Celery Reference <noreply@example.com>"
 
-    # Flower reads FLOWER_BASIC_AUTH ("user:password") itself; it is here so
-    # that tests and tools can log in with the same credentials.
-    flower_basic_auth: SecretStr | None = None
-
-    # Public addresses of the stack: the links between the apps, and in emails.
+    # Public addresses of the apps and of Flower, which every app links to (pages,
+    # emails, the reports' trusted origin). What only the stack's tooling reads
+    # (the mail catcher's address, Flower's login) is in scripts/stack.py.
     shop_url: str = "http://127.0.0.1:8001"
     blog_url: str = "http://127.0.0.1:8002"
     reports_url: str = "http://127.0.0.1:8003"
     flower_url: str = "http://127.0.0.1:5555"
-    mail_url: str = "http://127.0.0.1:8025"
 
     log_level: str = "INFO"
 
     # Where the native stack and the apps keep files: SQLite databases, logs,
     # generated archives and reports. Defaults to var/ at the repository root.
     var_dir: Path = _REPOSITORY_ROOT / "var"
-
-    def flower_credentials(self) -> tuple[str, str] | None:
-        """The (user, password) pair of FLOWER_BASIC_AUTH, or None when unset."""
-        if self.flower_basic_auth is None:
-            return None
-        user, _, password = (
-            self.flower_basic_auth.get_secret_value().partition(",")[0].partition(":")
-        )
-        return user, password

@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -46,7 +48,7 @@ def redis_server_binary() -> str:
     return found
 
 
-def wait_until(predicate: Callable[[], Any], *, timeout: float, interval: float = 0.1) -> Any:
+def wait_until(predicate: Callable[[], T | None], *, timeout: float, interval: float = 0.1) -> T:
     """Poll `predicate` until it returns something truthy; fail the test on timeout."""
     deadline = time.monotonic() + timeout
     while True:

@@ -1,4 +1,4 @@
-"""Building and sending email over SMTP, from plain values."""
+"""Building and sending email over SMTP, from plain values: what `tasks.send_email` sends."""
 
 from __future__ import annotations
 
