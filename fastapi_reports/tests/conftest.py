@@ -41,9 +41,16 @@ from sqlalchemy.orm import Session  # noqa: E402
 from reports.celery_app import celery_app  # noqa: E402
 from reports.db import SessionLocal, engine  # noqa: E402
 from reports.main import create_app  # noqa: E402
-from reports.models import AuditEvent, Base, Report, ReportPart, Sale, User  # noqa: E402
+from reports.models import (  # noqa: E402
+    AuditEvent,
+    Base,
+    Period,
+    Report,
+    ReportPart,
+    Sale,
+    User,
+)
 from reports.sales import period_of  # noqa: E402
-from reports.schemas import Period  # noqa: E402
 from reports.security import hash_password  # noqa: E402
 from reports.seed import seed_sales  # noqa: E402
 
