@@ -60,6 +60,8 @@ TODAY = dt.datetime.now(dt.UTC).date()
 #: The sales the test database holds, spread over the three years up to today.
 SALES = 2_000
 PASSWORD = "correct horse battery"  # noqa: S105 - every test user's password
+# Hashing is slow on purpose; every test user shares one hash.
+PASSWORD_HASH = hash_password(PASSWORD)
 
 
 def pytest_unconfigure() -> None:
@@ -175,7 +177,7 @@ class Users:
         self.session = session
 
     def create(self, username: str) -> User:
-        user = User(username=username, password_hash=hash_password(PASSWORD))
+        user = User(username=username, password_hash=PASSWORD_HASH)
         self.session.add(user)
         self.session.commit()
         return user
