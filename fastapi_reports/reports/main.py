@@ -17,7 +17,7 @@ from reports.api.routes import auth, health, pages
 from reports.api.routes import reports as reports_api
 from reports.config import settings
 from reports.csrf import SameOriginMiddleware
-from reports.schemas import MAX_BODY_BYTES, readable
+from reports.schemas import MAX_BODY_BYTES, ValidationErrors, readable
 from shared.request_id import RequestIdASGIMiddleware, configure_logging
 
 
@@ -48,8 +48,8 @@ def create_app() -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         """422 naming each bad field with a message a person can act on."""
-        detail = readable(exc.errors())
-        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        body = ValidationErrors.model_validate({"detail": readable(exc.errors())})
+        return JSONResponse(body.model_dump(), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     return app
 

@@ -64,6 +64,24 @@ class ReportRequest(BaseModel):
         return value
 
 
+class FieldError(BaseModel):
+    """One thing wrong with a request: where (`loc`), what (`msg`), and its kind (`type`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrors(BaseModel):
+    """The body of a 422, as documented and as sent: nothing more than each bad field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detail: list[FieldError]
+
+
 def readable(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """Pydantic errors in the shape FastAPI documents for a 422 (`loc`, `msg`, `type`).
 
