@@ -13,7 +13,7 @@ PACKAGES := shared django_shop flask_blog fastapi_reports
 CHROMIUM := /usr/bin/chromium
 
 .PHONY: help up down logs status restart start stop doctor check-integration
-.PHONY: test unit e2e test-faults bench lint
+.PHONY: test unit test-lowest e2e test-faults bench lint
 .PHONY: secrets-baseline relink fmt clean deps uv chromium redis postgres
 
 help: ## list the targets
@@ -55,6 +55,17 @@ unit: deps redis ## unit and integration tests of shared, every app and the stac
 	$(RUN) pytest tests
 	@for package in $(PACKAGES); do \
 		echo "== $$package"; (cd $$package && $(RUN) pytest) || exit 1; \
+	done
+
+# The floors: uv resolves every direct dependency of the members and the dev tools
+# to the lowest version its pyproject.toml allows (the rest to the newest), in a copy
+# of the committed tree with an environment of its own, and each member's tests run
+# there. A floor that fails is a floor to raise. .venv and uv.lock stay as they are.
+test-lowest: uv redis ## each member's tests at the lowest versions the pyproject.toml files allow
+	@lowest=$$(mktemp -d) && trap 'rm -rf "$$lowest"' EXIT && git archive HEAD | tar -x -C "$$lowest"; \
+	cd "$$lowest" && $(UV) sync --quiet --all-packages --resolution lowest-direct --compile-bytecode; \
+	for package in $(PACKAGES); do \
+		echo "== $$package"; (cd $$package && $(UV) run --frozen pytest) || exit 1; \
 	done
 
 e2e: deps chromium ## browser tests against the running stack (`make up` first)

@@ -70,9 +70,19 @@ from bench.postgres import private_postgres
 from reports.celery_app import celery_app
 from reports.config import Settings
 from reports.db import SessionLocal
-from reports.models import Base, Report, ReportPart, ReportStatus, Sale, User
+from reports.models import (
+    Base,
+    Period,
+    Report,
+    ReportFormat,
+    ReportPart,
+    ReportStatus,
+    ReportType,
+    Sale,
+    User,
+)
 from reports.sales import SLICE_DAYS, Summary, date_slices, summarize_slice
-from reports.schemas import Period, ReportFormat, ReportRequest, ReportType
+from reports.schemas import ReportRequest
 from reports.seed import DAYS, PRODUCTS, REGIONS
 from reports.service import request_report
 from reports.tasks import build_report

@@ -1,4 +1,9 @@
-"""Tables: the users, the sales data, the reports and the parts of their builds, the audit log."""
+"""Tables: the users, the sales data, the reports and the parts of their builds, the audit log.
+
+And the domain's types the tables and the worker use: a report's type, format,
+period and status. The API's schemas (reports/schemas.py) build on them; the worker
+never imports those.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +68,36 @@ class ReportStatus(enum.StrEnum):
     @property
     def finished(self) -> bool:
         return self in {ReportStatus.DONE, ReportStatus.FAILED, ReportStatus.CANCELLED}
+
+
+class ReportType(enum.StrEnum):
+    SALES_SUMMARY = "sales_summary"
+    SALES_CHART = "sales_chart"
+
+    @property
+    def label(self) -> str:
+        return {"sales_summary": "Sales by period and region", "sales_chart": "Revenue chart"}[
+            self.value
+        ]
+
+
+class ReportFormat(enum.StrEnum):
+    CSV = "csv"
+    XLSX = "xlsx"
+    PNG = "png"
+
+
+class Period(enum.StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+#: The formats each report type can be built in.
+FORMATS: dict[ReportType, tuple[ReportFormat, ...]] = {
+    ReportType.SALES_SUMMARY: (ReportFormat.CSV, ReportFormat.XLSX),
+    ReportType.SALES_CHART: (ReportFormat.PNG,),
+}
 
 
 def _values(enum_class: type[enum.Enum]) -> list[str]:

@@ -22,8 +22,8 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import TypedDict
 
+from reports.models import Period
 from reports.sales import DayTotals, Summary, date_slices
-from reports.schemas import Period
 
 #: The fewest slices (of 31 days) a part sums: a report shorter than two parts is one task.
 MIN_SLICES_PER_PART = 9

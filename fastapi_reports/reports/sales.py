@@ -19,8 +19,7 @@ from typing import TypedDict
 from sqlalchemy import BigInteger, ColumnElement, Select, cast, func, select
 from sqlalchemy.orm import Session
 
-from reports.models import Sale
-from reports.schemas import Period
+from reports.models import Period, Sale
 
 HEADER = ("period", "region", "orders", "quantity", "amount")
 #: The days one slice covers. A slice is one grouped query, one progress write and

@@ -1,15 +1,18 @@
-"""What the API accepts and returns. Validation lives here, so the page form and the API agree."""
+"""What the API accepts and returns. Validation lives here, so the page form and the API agree.
+
+The domain's own types (report type, format, period, status) live with the
+tables, in reports/models.py: the worker uses them without importing the API.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
 
-from reports.models import ReportStatus
+from reports.models import FORMATS, Period, ReportFormat, ReportStatus, ReportType
 
 #: The largest request body the app reads. Every form and JSON body it takes is a
 #: few hundred bytes; a larger one is refused (413) before it fills the memory.
@@ -17,36 +20,6 @@ MAX_BODY_BYTES = 64 * 1024
 #: The earliest day a report may start on, and the longest span it may cover.
 EARLIEST_DATE = dt.date(2000, 1, 1)
 MAX_SPAN_DAYS = 3 * 366
-
-
-class ReportType(enum.StrEnum):
-    SALES_SUMMARY = "sales_summary"
-    SALES_CHART = "sales_chart"
-
-    @property
-    def label(self) -> str:
-        return {"sales_summary": "Sales by period and region", "sales_chart": "Revenue chart"}[
-            self.value
-        ]
-
-
-class ReportFormat(enum.StrEnum):
-    CSV = "csv"
-    XLSX = "xlsx"
-    PNG = "png"
-
-
-class Period(enum.StrEnum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-
-
-#: The formats each report type can be built in.
-FORMATS: dict[ReportType, tuple[ReportFormat, ...]] = {
-    ReportType.SALES_SUMMARY: (ReportFormat.CSV, ReportFormat.XLSX),
-    ReportType.SALES_CHART: (ReportFormat.PNG,),
-}
 
 
 class ReportRequest(BaseModel):
@@ -89,6 +62,24 @@ class ReportRequest(BaseModel):
         if (value - date_from).days > MAX_SPAN_DAYS:
             raise ValueError(f"a report can cover at most {MAX_SPAN_DAYS} days; shorten the range")
         return value
+
+
+class FieldError(BaseModel):
+    """One thing wrong with a request: where (`loc`), what (`msg`), and its kind (`type`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrors(BaseModel):
+    """The body of a 422, as documented and as sent: nothing more than each bad field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detail: list[FieldError]
 
 
 def readable(errors: Sequence[Any]) -> list[dict[str, Any]]:

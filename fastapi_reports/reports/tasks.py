@@ -23,12 +23,11 @@ from sqlalchemy.orm import Session
 from reports.config import settings
 from reports.db import SessionLocal
 from reports.files import remove_report_files, report_file_name
-from reports.models import Report, ReportStatus
+from reports.models import Period, Report, ReportFormat, ReportStatus
 from reports.notify import post_notices
 from reports.parts import DateRange, PartsMismatchError, PartTotals, merge_parts, split_into_parts
 from reports.runs import PartRun, Run, RunSupersededError
 from reports.sales import DayTotals, Summary, date_slices, summarize_slice
-from reports.schemas import Period, ReportFormat
 from reports.writers import write_report
 from shared.celery_app import IDEMPOTENT, MAX_RETRY_DELAY
 from shared.progress import ProgressReporter

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
+from reports.models import ReportFormat
 from reports.sales import HEADER, Summary
-from reports.schemas import ReportFormat
 
 
 @contextmanager

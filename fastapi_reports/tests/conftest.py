@@ -41,9 +41,16 @@ from sqlalchemy.orm import Session  # noqa: E402
 from reports.celery_app import celery_app  # noqa: E402
 from reports.db import SessionLocal, engine  # noqa: E402
 from reports.main import create_app  # noqa: E402
-from reports.models import AuditEvent, Base, Report, ReportPart, Sale, User  # noqa: E402
+from reports.models import (  # noqa: E402
+    AuditEvent,
+    Base,
+    Period,
+    Report,
+    ReportPart,
+    Sale,
+    User,
+)
 from reports.sales import period_of  # noqa: E402
-from reports.schemas import Period  # noqa: E402
 from reports.security import hash_password  # noqa: E402
 from reports.seed import seed_sales  # noqa: E402
 
@@ -53,6 +60,8 @@ TODAY = dt.datetime.now(dt.UTC).date()
 #: The sales the test database holds, spread over the three years up to today.
 SALES = 2_000
 PASSWORD = "correct horse battery"  # noqa: S105 - every test user's password
+# Hashing is slow on purpose; every test user shares one hash.
+PASSWORD_HASH = hash_password(PASSWORD)
 
 
 def pytest_unconfigure() -> None:
@@ -168,7 +177,7 @@ class Users:
         self.session = session
 
     def create(self, username: str) -> User:
-        user = User(username=username, password_hash=hash_password(PASSWORD))
+        user = User(username=username, password_hash=PASSWORD_HASH)
         self.session.add(user)
         self.session.commit()
         return user

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 from unittest.mock import MagicMock
 
+import jsonschema
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
@@ -54,3 +55,33 @@ def test_the_api_keeps_its_schema(case: schemathesis.Case[Any], signed_in: dict[
             schemathesis.checks.allow_header_conformance,
         ],
     )
+
+
+def test_every_422_documents_the_body_the_app_sends(client: TestClient, alice: User) -> None:
+    document = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    documented = [
+        operation["responses"]["422"]["content"]["application/json"]["schema"]
+        for path in document["paths"].values()
+        for operation in path.values()
+        if "422" in operation["responses"]
+    ]
+    assert len(documented) == 6  # the request, and the five operations of one report
+    schema = documented[0]
+    assert all(other == schema for other in documented)
+    # Exactly the fields sent, all of them required: a body with more or fewer fails.
+    assert (schema["required"], schema["additionalProperties"]) == (["detail"], False)
+    item = schema["properties"]["detail"]["items"]
+    assert (sorted(item["required"]), item["additionalProperties"]) == (
+        ["loc", "msg", "type"],
+        False,
+    )
+    bad = client.post(
+        "/api/reports",
+        json={"report_type": "sales_chart", "format": "csv", "date_from": "x"},
+        headers={"Origin": "http://testserver"},
+    )
+    assert bad.status_code == 422
+    jsonschema.validate(bad.json(), schema)
+    assert client.get("/api/reports/not-a-number").status_code == 422
+    jsonschema.validate(client.get("/api/reports/not-a-number").json(), schema)

@@ -8,6 +8,7 @@ from itertools import permutations
 import pytest
 from sqlalchemy.orm import Session
 
+from reports.models import Period
 from reports.parts import (
     MAX_PARTS,
     MIN_SLICES_PER_PART,
@@ -17,7 +18,7 @@ from reports.parts import (
     split_into_parts,
 )
 from reports.sales import SLICE_DAYS, Summary, date_slices, summarize_slice
-from reports.schemas import MAX_SPAN_DAYS, Period
+from reports.schemas import MAX_SPAN_DAYS
 
 TODAY = dt.datetime.now(dt.UTC).date()
 LONGEST = (TODAY - dt.timedelta(days=MAX_SPAN_DAYS), TODAY)

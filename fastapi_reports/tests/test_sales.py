@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
-from reports.models import Sale
+from reports.models import Period, Sale
 from reports.sales import (
     Summary,
     date_slices,
@@ -20,7 +20,6 @@ from reports.sales import (
     period_of,
     summarize_slice,
 )
-from reports.schemas import Period
 
 TODAY = dt.datetime.now(dt.UTC).date()
 YEAR_AGO = TODAY - dt.timedelta(days=365)

@@ -1,4 +1,4 @@
-"""Demo data and passwords."""
+"""Demo data."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reports.models import Sale
-from reports.security import hash_password, verify_password
 from reports.seed import DAYS, REGIONS, fake_sales, seed_sales
 
 
@@ -25,11 +24,3 @@ def test_fake_sales_are_plausible_and_repeatable() -> None:
     assert rows == list(fake_sales(500, today=today))
     assert {row["region"] for row in rows} == set(REGIONS)
     assert all(today - dt.timedelta(days=DAYS) < row["sold_on"] <= today for row in rows)  # type: ignore[operator]
-
-
-def test_passwords_are_salted_and_checked() -> None:
-    stored = hash_password("s3cret-enough")
-    assert stored != hash_password("s3cret-enough")
-    assert verify_password("s3cret-enough", stored)
-    assert not verify_password("s3cret-enougH", stored)
-    assert not verify_password("anything", "not-a-hash")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 from unittest.mock import patch
@@ -18,11 +20,10 @@ from sqlalchemy.orm import Session
 from reports import service, tasks
 from reports.config import settings
 from reports.db import SessionLocal
-from reports.models import Report, ReportStatus, Sale, User
+from reports.models import Period, Report, ReportStatus, Sale, User
 from reports.reaper import RUNNING_AT_MOST, fail_stale_reports
 from reports.runs import Run
 from reports.sales import HEADER, date_slices, summarize_slice
-from reports.schemas import Period
 from reports.tasks import MAX_DELIVERIES, MAX_RETRIES, build_report, ping
 from reports.writers import write_report
 
@@ -42,6 +43,22 @@ def sales_in(session: Session, report: Report) -> int:
 
 def days_of(report: Report) -> int:
     return (report.date_to - report.date_from).days + 1
+
+
+def test_the_worker_imports_the_domain_not_the_api() -> None:
+    # What `celery -A reports.celery_app worker` loads: the tasks and what they use.
+    # The domain types (format, period, status) come from the models; the API's
+    # schemas, and FastAPI with them, are the web app's alone.
+    code = (
+        "import sys, reports.celery_app, reports.tasks; "
+        "print(sorted(m for m in sys.modules if m == 'fastapi' or m.startswith('reports.')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert "reports.tasks" in loaded
+    assert "reports.schemas" not in loaded
+    assert "'fastapi'" not in loaded
 
 
 def test_ping_names_its_worker() -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from reports.models import Period, ReportFormat
 from reports.sales import HEADER, DayTotals, Summary
-from reports.schemas import Period, ReportFormat
 from reports.writers import atomic_path, write_report
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports.schemas import MAX_BODY_BYTES, Message
+from reports.schemas import MAX_BODY_BYTES, Message, ValidationErrors
 
 Responses = dict[int | str, dict[str, Any]]
 
@@ -20,6 +20,19 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": json_body}}
 
 
+def _validation_errors() -> dict[str, Any]:
+    # Inline too, with the one nested model (FieldError) written in place of its $ref.
+    # This replaces FastAPI's HTTPValidationError, which documents `input` and `ctx`
+    # the app never sends and lets `detail` be missing: reports/main.py sends this.
+    schema = ValidationErrors.model_json_schema()
+    schema["properties"]["detail"]["items"] = schema.pop("$defs")["FieldError"]
+    return {
+        "description": "Bad parameters: each field, and what would be accepted",
+        "content": {"application/json": {"schema": schema}},
+    }
+
+
+INVALID: Responses = {422: _validation_errors()}
 NOT_SIGNED_IN: Responses = {401: _error("Not signed in")}
 NO_SUCH_REPORT: Responses = {404: _error("No such report of yours")}
 NOT_NOW: Responses = {409: _error("Not in a state that allows this")}

@@ -81,6 +81,11 @@ def configure_logging(level: str = "INFO") -> None:
                 }
             },
             "root": {"handlers": ["console"], "level": level.upper()},
+            # uvicorn's access log (the reports' web server) goes through the same
+            # handler instead of its own: uvicorn logs each line from inside the
+            # request, while the id is bound, so the line carries it, as gunicorn's
+            # access log does the shop's and the blog's (their bin/web).
+            "loggers": {"uvicorn.access": {"handlers": ["console"], "propagate": False}},
         }
     )
 

@@ -43,8 +43,12 @@ def login(
     request: Request, session: SessionDep, audit: AuditDep, username: Username, password: Password
 ) -> Response:
     user = session.scalar(select(User).where(User.username == username.strip()))
-    if user is None or not verify_password(password, user.password_hash):
+    matches, new_hash = verify_password(password, user.password_hash) if user else (False, None)
+    if user is None or not matches:
         return _form(request, "login", "Wrong username or password.", username)
+    if new_hash is not None:  # an old scheme (scrypt) or old parameters: store the new hash
+        user.password_hash = new_hash
+        session.commit()
     audit("user.login", user_id=user.id)
     return _sign_in(request, user)
 

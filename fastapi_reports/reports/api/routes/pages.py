@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from reports.api.deps import AuditDep, OptionalUserDep, SessionDep
-from reports.models import User
-from reports.schemas import FORMATS, Period, ReportRequest, ReportType, readable
+from reports.models import FORMATS, Period, ReportType, User
+from reports.schemas import ReportRequest, readable
 from reports.service import (
     QueueUnavailableError,
     cancel_report,

@@ -18,6 +18,7 @@ from reports.api.deps import AuditDep, CurrentUserDep, OwnReportDep, SessionDep
 from reports.api.responses import (
     BAD_BODY,
     CROSS_SITE,
+    INVALID,
     NO_SUCH_REPORT,
     NOT_NOW,
     NOT_SIGNED_IN,
@@ -53,7 +54,11 @@ def _queue_unavailable() -> HTTPException:
     )
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=BAD_BODY | CROSS_SITE | QUEUE_DOWN)
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=BAD_BODY | CROSS_SITE | INVALID | QUEUE_DOWN,
+)
 def create_report(
     params: ReportRequest,
     user: CurrentUserDep,
@@ -78,7 +83,7 @@ def list_reports(user: CurrentUserDep, session: SessionDep) -> list[ReportOut]:
     return [ReportOut.model_validate(report) for report in list_own_reports(session, owner=user)]
 
 
-@router.get("/{report_id}", responses=NO_SUCH_REPORT)
+@router.get("/{report_id}", responses=INVALID | NO_SUCH_REPORT)
 def read_report(report: OwnReportDep) -> ReportOut:
     """Status and progress; poll it where Server-Sent Events are not available."""
     return ReportOut.model_validate(report)
@@ -91,7 +96,11 @@ def _snapshot(report_id: int) -> ReportOut:
         return ReportOut.model_validate(session.get_one(Report, report_id))
 
 
-@router.get("/{report_id}/events", response_class=EventSourceResponse, responses=NO_SUCH_REPORT)
+@router.get(
+    "/{report_id}/events",
+    response_class=EventSourceResponse,
+    responses=INVALID | NO_SUCH_REPORT,
+)
 async def report_events(report: OwnReportDep) -> AsyncIterator[ServerSentEvent]:
     """A `progress` event whenever the report changes; the stream ends when it finishes."""
     report_id, last = report.id, None
@@ -106,7 +115,9 @@ async def report_events(report: OwnReportDep) -> AsyncIterator[ServerSentEvent]:
 
 
 @router.get(
-    "/{report_id}/download", response_class=FileResponse, responses=NO_SUCH_REPORT | NOT_NOW
+    "/{report_id}/download",
+    response_class=FileResponse,
+    responses=INVALID | NO_SUCH_REPORT | NOT_NOW,
 )
 def download_report(report: OwnReportDep, user: CurrentUserDep, audit: AuditDep) -> FileResponse:
     """The finished file; 409 while the report is not done."""
@@ -123,7 +134,7 @@ def download_report(report: OwnReportDep, user: CurrentUserDep, audit: AuditDep)
 @router.post(
     "/{report_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=CROSS_SITE | NO_SUCH_REPORT | NOT_NOW,
+    responses=CROSS_SITE | INVALID | NO_SUCH_REPORT | NOT_NOW,
 )
 def cancel(
     report: OwnReportDep, user: CurrentUserDep, session: SessionDep, audit: AuditDep
@@ -138,7 +149,7 @@ def cancel(
 @router.post(
     "/{report_id}/retry",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=CROSS_SITE | NO_SUCH_REPORT | NOT_NOW | QUEUE_DOWN,
+    responses=CROSS_SITE | INVALID | NO_SUCH_REPORT | NOT_NOW | QUEUE_DOWN,
 )
 def retry(
     report: OwnReportDep, user: CurrentUserDep, session: SessionDep, audit: AuditDep
