@@ -66,6 +66,9 @@ def test_every_celery_setting_of_django_reaches_the_celery_app() -> None:
 def test_a_celery_app_that_does_not_load_djangos_settings_is_named() -> None:
     """The shop's app as it would be without `config_from_object("django.conf:settings", ...)`."""
     unconfigured = create_celery_app("shop-unconfigured", default_queue="shop", settings=SETTINGS)
+    # A new Celery app makes itself the current one: give the shop's back to the
+    # tests after this one (`@shared_task` proxies and `current_app` follow it).
+    celery_app.set_current()
 
     with pytest.raises(CheckFailedError, match="CELERY_RESULT_BACKEND"):
         doctor.check_settings_reach_celery(unconfigured)
