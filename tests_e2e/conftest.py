@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from playwright.sync_api import Page, expect
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -119,3 +120,28 @@ def sent_to(address: str) -> str:
     is the part of the API that every Mailpit-compatible server answers alike.
     """
     return address
+
+
+def expect_task_timeline(page: Page, kinds: list[str], *, timeout: float = 30) -> list[str]:
+    """Wait until the page's task timeline shows `kinds` in this order, and return all it shows.
+
+    Every app renders its timeline the same way: a table labelled "Task
+    timeline", a row per event, oldest first, the event's name in the row's
+    `data-kind`. The other events (progress, a second receipt) may come between.
+    The page is reloaded while the events are still arriving.
+    """
+    table = page.get_by_role("table", name="Task timeline")
+    deadline = time.monotonic() + timeout
+    shown: list[str] = []
+    while True:
+        expect(table).to_be_visible()
+        shown = [
+            row.get_attribute("data-kind") or "" for row in table.locator("tr[data-kind]").all()
+        ]
+        remaining = iter(shown)
+        if all(kind in remaining for kind in kinds):  # a subsequence, in order
+            return shown
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the task timeline shows {shown}, not {kinds} in this order")
+        time.sleep(1)
+        page.reload()
