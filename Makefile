@@ -13,7 +13,7 @@ PACKAGES := shared django_shop flask_blog fastapi_reports
 CHROMIUM := /usr/bin/chromium
 
 .PHONY: help up down logs status restart start stop doctor check-integration
-.PHONY: test unit test-lowest e2e test-faults bench lint
+.PHONY: test unit test-lowest e2e screenshots test-faults bench lint
 .PHONY: secrets-baseline relink fmt clean deps uv chromium redis postgres
 
 help: ## list the targets
@@ -70,6 +70,9 @@ test-lowest: uv redis ## each member's tests at the lowest versions the pyprojec
 
 e2e: deps chromium ## browser tests against the running stack (`make up` first)
 	$(RUN) pytest tests_e2e
+
+screenshots: deps chromium ## the browser tests, saving the README's screenshots to docs/screenshots
+	E2E_SCREENSHOTS=docs/screenshots $(RUN) pytest tests_e2e
 
 # The fault suite scales the time limits down (and with them the leases and the
 # broker's redelivery delay, under 4 minutes), and the sweep's grace, so what

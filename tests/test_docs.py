@@ -16,6 +16,7 @@ import relink_docs
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = {".venv", "node_modules", "var", ".git"}
 LINK = re.compile(r"\]\(([^)#\s]+)#L(\d+)\)(?:\s*\(`([^`]+)`\))?")
+IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
 
 
 def documents() -> list[Path]:
@@ -34,6 +35,13 @@ def test_every_line_link_points_at_a_line_that_exists(document: Path) -> None:
             assert symbol.split("(")[0] in line, (
                 f"{document.name}: {target}:{number} is {line!r} (`make relink` moves the link)"
             )
+
+
+@pytest.mark.parametrize("document", documents(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_image_shown_is_in_the_repository(document: Path) -> None:
+    for target in IMAGE.findall(document.read_text()):
+        path = (document.parent / target).resolve()
+        assert path.is_file(), f"{document.name} shows {target}, which is not there"
 
 
 def test_relink_moves_a_link_to_the_line_its_symbol_moved_to(tmp_path: Path) -> None:

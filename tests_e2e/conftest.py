@@ -8,6 +8,7 @@ cannot download its own here.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import stack  # noqa: E402 (the script is not a package)
 
 SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
+#: Where the tests save their screenshots: var/screenshots, or docs/screenshots
+#: for the README (`make screenshots`).
+SCREENSHOTS = Path(os.environ.get("E2E_SCREENSHOTS") or ROOT / "var" / "screenshots")
 
 
 @dataclass(frozen=True)
@@ -145,3 +149,11 @@ def expect_task_timeline(page: Page, kinds: list[str], *, timeout: float = 30) -
             raise AssertionError(f"the task timeline shows {shown}, not {kinds} in this order")
         time.sleep(1)
         page.reload()
+
+
+def save_screenshot(page: Page, name: str) -> Path:
+    """Save the whole page as SCREENSHOTS/`name`.png, as it looks at this step."""
+    path = SCREENSHOTS / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=path, full_page=True, animations="disabled")
+    return path

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
-from conftest import Urls
+from conftest import Urls, save_screenshot
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 QUEUES = ("shop", "blog", "reports")
@@ -62,6 +62,7 @@ def test_flower_shows_every_live_worker_online(
         assert any(node.startswith(f"{queue}@") for node in alive), f"no {queue} worker is alive"
     for node in alive:
         expect(page.get_by_role("row").filter(has_text=node)).to_contain_text("Online")
+    save_screenshot(page, "flower-workers")
 
 
 def test_flower_sees_each_replica_of_a_scaled_worker(
