@@ -1,6 +1,7 @@
 """Summing the sales by period and region: the database adds up, Python folds days into periods.
 
-A report's range is cut into slices of days (`date_slices`). For each slice one
+A report's range is cut into slices of days (`date_slices`, or `paced_slices`
+for the single task, which grows its slices while they are quick). For each slice one
 grouped query (`summarize_slice`) returns a total per day and region, so what
 crosses from the database grows with the days and regions, never with the rows.
 `Summary.add` then folds those day totals into the report's periods with
@@ -11,7 +12,8 @@ dialect's date functions, and the fold works on a few thousand groups at most.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypedDict
@@ -26,6 +28,13 @@ HEADER = ("period", "region", "orders", "quantity", "amount")
 #: the step at which a cancel is seen; at the demo data's ~900 sales a day it takes
 #: a few milliseconds, and a three-year report is 36 slices.
 SLICE_DAYS = 31
+#: How long `paced_slices` aims for each slice to take: the progress bar still
+#: moves several times a second, and a small report is a few queries instead of
+#: one per month (each query and progress write costs a few milliseconds whatever
+#: the rows: 36 of them were 2.3 times PostgreSQL's own GROUP BY at 100k sales).
+SLICE_SECONDS = 0.25
+#: The most a slice may grow from one to the next.
+SLICE_GROWTH = 4
 
 
 class DayTotals(TypedDict):
@@ -50,6 +59,33 @@ def date_slices(
         slices.append((first, last))
         first = last + dt.timedelta(days=1)
     return slices
+
+
+def paced_slices(
+    date_from: dt.date,
+    date_to: dt.date,
+    *,
+    seconds: float = SLICE_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[tuple[dt.date, dt.date]]:
+    """Inclusive (first, last) ranges covering each day once, in order, sized by time.
+
+    The first is `SLICE_DAYS` long; each next one as long as the one before
+    would take `seconds` at its pace (the time between its yield and the next
+    request, which is the caller's work on it), at most `SLICE_GROWTH` times
+    longer and never shorter than `SLICE_DAYS`. Dense days make short slices,
+    sparse ones long slices.
+    """
+    days = SLICE_DAYS
+    first = date_from
+    while first <= date_to:
+        last = min(first + dt.timedelta(days=days - 1), date_to)
+        started = clock()
+        yield first, last
+        took = clock() - started
+        pace = seconds / took if took > 0 else SLICE_GROWTH
+        days = max(SLICE_DAYS, int(days * min(pace, SLICE_GROWTH)))
+        first = last + dt.timedelta(days=1)
 
 
 def _cents_of_amount() -> ColumnElement[int]:

@@ -27,7 +27,7 @@ from reports.models import Period, Report, ReportFormat, ReportStatus
 from reports.notify import post_notices
 from reports.parts import DateRange, PartsMismatchError, PartTotals, merge_parts, split_into_parts
 from reports.runs import PartRun, Run, RunSupersededError
-from reports.sales import DayTotals, Summary, date_slices, summarize_slice
+from reports.sales import DayTotals, Summary, date_slices, paced_slices, summarize_slice
 from reports.writers import write_report
 from shared.celery_app import IDEMPOTENT, MAX_RETRY_DELAY
 from shared.progress import ProgressReporter
@@ -111,6 +111,9 @@ def _build(task: Task[Any, Any], run: Run) -> str:
 def _sum_sales(session: Session, report: Report, reporter: ProgressReporter) -> Summary:
     """The report's summary, summed one slice of days at a time, with progress after each.
 
+    The slices grow while they are quick (`paced_slices`): a small report is a
+    few queries, a large one moves its bar every quarter of a second or so.
+
     `reporter` writes to the row (`Run.store_progress`), and every slice ends in
     such a write: conditional on the report still being this run's, so a cancel,
     the reaper or a retry raises RunSupersededError there, before the next slice
@@ -118,7 +121,7 @@ def _sum_sales(session: Session, report: Report, reporter: ProgressReporter) -> 
     """
     summary = Summary(Period(report.period))
     reporter.update(0, "Adding up the sales")
-    for first, last in date_slices(report.date_from, report.date_to):
+    for first, last in paced_slices(report.date_from, report.date_to):
         summary.add(summarize_slice(session, first, last))
         days_done = (last - report.date_from).days + 1
         message = f"Added up the sales to {last.isoformat()}: {summary.source_rows:,} so far"

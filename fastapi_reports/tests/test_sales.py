@@ -14,9 +14,12 @@ from sqlalchemy.orm import Session
 
 from reports.models import Period, Sale
 from reports.sales import (
+    SLICE_DAYS,
+    SLICE_GROWTH,
     Summary,
     date_slices,
     day_totals_query,
+    paced_slices,
     period_of,
     summarize_slice,
 )
@@ -50,6 +53,51 @@ def test_slices_cover_every_day_once_in_order(span: int, days: int) -> None:
     assert covered == [date_from + dt.timedelta(days=offset) for offset in range(span)]
     assert all(1 <= (last - first).days + 1 <= days for first, last in slices)
     assert len(slices) == -(-span // days)  # as few as the length allows
+
+
+class Clock:
+    """A clock that the caller's work on each slice moves by that slice's entry in `took`."""
+
+    def __init__(self, took: Callable[[int], float]) -> None:
+        self.now, self.took, self.reads = 0.0, took, 0
+
+    def __call__(self) -> float:
+        if self.reads % 2:  # the read after a slice's work: the slice took its time
+            self.now += self.took(self.reads // 2)
+        self.reads += 1
+        return self.now
+
+
+def lengths(slices: list[tuple[dt.date, dt.date]]) -> list[int]:
+    return [(last - first).days + 1 for first, last in slices]
+
+
+@pytest.mark.parametrize("took", [0.0, 0.01, 0.25, 3.0])
+def test_paced_slices_cover_every_day_once_in_order(took: float) -> None:
+    date_from, date_to = dt.date(2020, 1, 1), dt.date(2024, 12, 31)
+    slices = list(paced_slices(date_from, date_to, clock=Clock(lambda _: took)))
+    days = [
+        first + dt.timedelta(days=n)
+        for first, last in slices
+        for n in range((last - first).days + 1)
+    ]
+    assert days == [date_from + dt.timedelta(days=n) for n in range((date_to - date_from).days + 1)]
+
+
+def test_quick_slices_grow_up_to_four_times_at_a_step() -> None:
+    slices = paced_slices(dt.date(2020, 1, 1), dt.date(2030, 1, 1), clock=Clock(lambda _: 0.001))
+    assert lengths(list(slices))[:4] == [SLICE_DAYS * SLICE_GROWTH**n for n in range(4)]
+
+
+def test_a_slice_is_sized_to_take_the_target_time_at_the_last_ones_pace() -> None:
+    # 0.125 s for 31 days: 62 days would take the 0.25 s aimed at.
+    slices = paced_slices(dt.date(2020, 1, 1), dt.date(2021, 1, 1), clock=Clock(lambda _: 0.125))
+    assert lengths(list(slices))[:2] == [31, 62]
+
+
+def test_slow_slices_stay_at_the_shortest() -> None:
+    slices = paced_slices(dt.date(2020, 1, 1), dt.date(2021, 1, 1), clock=Clock(lambda _: 2.0))
+    assert set(lengths(list(slices))[:-1]) == {SLICE_DAYS}
 
 
 @pytest.mark.parametrize("period", list(Period))
