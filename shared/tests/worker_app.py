@@ -26,7 +26,8 @@ def record(event: Event) -> None:
     if not path:
         return
     with Path(path).open("a") as out:
-        out.write(json.dumps({**event.__dict__, "at": event.at.isoformat()}) + "\n")
+        line = {**event.__dict__, "at": event.at.isoformat(), "pid": os.getpid()}
+        out.write(json.dumps(line) + "\n")
 
 
 timeline = Timeline(

@@ -16,6 +16,10 @@ succeeded     task_success          the pool process
 failed        task_failure          the pool process, with the exception
 ============  ====================  ==========================================
 
+The main process only notes the time of a receipt in the task's request: the
+pool process records it with `started`, so the process that takes messages
+off the broker never waits on a database.
+
 The app records two more itself: `committed`, when the transaction that makes
 the task's work exist has committed (before the publish: that order is the
 point of `on_commit`), and `progress`, every quarter of the way
@@ -76,6 +80,8 @@ Record = Callable[[Event], None]
 
 #: The message header that carries the time of the publish to after_task_publish.
 PUBLISHED_AT = "timeline_published_at"
+#: The request field that carries the time of a receipt to the pool process.
+RECEIVED_AT = "timeline_received_at"
 
 
 def first_argument(args: Sequence[Any], kwargs: Mapping[str, Any]) -> int | None:
@@ -173,26 +179,29 @@ class Timeline:
         self._task_event(name, task_id, args, kwargs, Kind.PUBLISHED, detail, at=at)
 
     def _received(self, request: Any = None, **_: Any) -> None:
-        if request is None or request.name not in self.tasks:
-            return
-        parts = [f"by {request.hostname}"]
-        if request.eta:
-            parts.append(f"held until {request.eta}")
-        if (request.delivery_info or {}).get("redelivered"):
-            parts.append("redelivered")
-        kind = Kind.RECEIVED
-        self._task_event(
-            request.name, request.id, request.args, request.kwargs, kind, ", ".join(parts)
-        )
+        # The worker's main process: note the time, write nothing (see the module's doc).
+        if request is not None and request.name in self.tasks:
+            request.request_dict[RECEIVED_AT] = now().isoformat()
 
     def _started(
         self, task_id: str = "", task: Any = None, args: Any = (), kwargs: Any = None, **_: Any
     ) -> None:
         if task is None or task.name not in self.tasks:
             return
-        retries = task.request.retries or 0
-        detail = f"attempt {retries + 1} on {task.request.hostname}"
-        self._task_event(task.name, task_id, args, kwargs or {}, Kind.STARTED, detail)
+        request = task.request
+        args, kwargs = args or (), kwargs or {}
+        received_at = getattr(request, RECEIVED_AT, None)
+        if received_at is not None:
+            parts = [f"by {request.hostname}"]
+            if request.eta:
+                parts.append(f"held until {request.eta}")
+            if (request.delivery_info or {}).get("redelivered"):
+                parts.append("redelivered")
+            at = datetime.fromisoformat(received_at)
+            detail = ", ".join(parts)
+            self._task_event(task.name, task_id, args, kwargs, Kind.RECEIVED, detail, at=at)
+        detail = f"attempt {(request.retries or 0) + 1} on {request.hostname}"
+        self._task_event(task.name, task_id, args, kwargs, Kind.STARTED, detail)
 
     def _retried(
         self, sender: Any = None, request: Any = None, reason: Any = None, **_: Any
