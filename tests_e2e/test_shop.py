@@ -6,7 +6,7 @@ import re
 import time
 import uuid
 
-from conftest import Mailbox, Urls, sent_to
+from conftest import Mailbox, Urls, expect_task_timeline, save_screenshot, sent_to
 from playwright.sync_api import Page, expect
 
 
@@ -58,6 +58,9 @@ def test_checkout_sends_one_confirmation_email(page: Page, urls: Urls, mailbox: 
     expect(page.get_by_test_id("confirmation-status")).to_have_text(
         f"Confirmation email sent to {email}.", timeout=30_000
     )
+    # The task's life on the page: the order committed before the task was published.
+    expect_task_timeline(page, ["committed", "published", "received", "started", "succeeded"])
+    save_screenshot(page, "shop-order")
 
     message = mailbox.wait_for(sent_to(email))
     assert number in message["Subject"]

@@ -1,6 +1,8 @@
+from typing import Any
+
 from django.contrib import admin
 
-from shop.models import Order, OrderLine, Product
+from shop.models import Order, OrderEvent, OrderLine, Product
 
 # The admin classes are generic in django-stubs only: Django's own cannot be
 # subscripted at run time (without django_stubs_ext), hence the ignores below.
@@ -22,6 +24,19 @@ class OrderLineInline(admin.TabularInline):  # type: ignore[type-arg]
     can_delete = False
 
 
+class OrderEventInline(admin.TabularInline):  # type: ignore[type-arg]
+    """The confirmation task's timeline, as the order page shows it."""
+
+    model = OrderEvent
+    fields = ("at", "kind", "detail", "task_id")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
@@ -38,7 +53,7 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ["number", "customer_name", "customer_email"]
     readonly_fields = ["number", "total", "created", "confirmation_sent_at"]
     date_hierarchy = "created"
-    inlines = [OrderLineInline]
+    inlines = [OrderLineInline, OrderEventInline]
 
 
 @admin.register(OrderLine)

@@ -11,6 +11,7 @@ from kombu.exceptions import OperationalError
 
 from shop.models import Order, OrderLine, Product
 from shop.tasks import send_order_confirmation
+from shop.timeline import TIMELINE
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ def schedule_confirmation(order_id: int) -> None:
     error for an order that was placed. The order is committed either way, and
     `resend_pending_confirmations` sends what was never published.
     """
+    TIMELINE.committed(order_id, "the order and its lines are in the database")
     try:
         send_order_confirmation.delay(order_id)
     except OperationalError:

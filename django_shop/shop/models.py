@@ -1,4 +1,5 @@
-"""The catalogue (Product) and what customers bought (Order, OrderLine)."""
+"""The catalogue (Product), what customers bought (Order, OrderLine), and the life of each
+order's confirmation task (OrderEvent)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+
+from shared.timeline import Kind
 
 # No 0/O or 1/I: customers read order numbers out over the phone.
 _NUMBER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -93,3 +96,29 @@ class OrderLine(models.Model):
     @property
     def line_total(self) -> Decimal:
         return self.unit_price * self.quantity
+
+
+DETAIL_LENGTH = 500
+
+
+class OrderEvent(models.Model):
+    """One step in the life of an order's confirmation task: the timeline on its page.
+
+    Written by shop/timeline.py from Celery's signals, each in its own short
+    transaction (the shop's connections autocommit), so a task that fails keeps
+    what happened before it failed.
+    """
+
+    order = models.ForeignKey(Order, related_name="events", on_delete=models.CASCADE)
+    kind = models.CharField(max_length=16, choices=[(kind.value, kind.value) for kind in Kind])
+    at = models.DateTimeField()
+    task_id = models.CharField(max_length=64, blank=True)
+    task_name = models.CharField(max_length=200, blank=True)
+    detail = models.CharField(max_length=DETAIL_LENGTH, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["order", "at"], name="order_event_by_order")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.kind} at {self.at:%H:%M:%S.%f}"

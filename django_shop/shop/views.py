@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from shared.timeline import rows
 from shop.cart import Cart
 from shop.checkout import CheckoutError, place_order
 from shop.forms import AddToCartForm, CartQuantityForm, CheckoutForm
@@ -99,7 +100,9 @@ def _own_order(request: HttpRequest, number: str) -> Order:
 
 @require_GET
 def order_detail(request: HttpRequest, number: str) -> HttpResponse:
-    return render(request, "shop/order_detail.html", {"order": _own_order(request, number)})
+    order = _own_order(request, number)
+    timeline = rows(order.events.all())
+    return render(request, "shop/order_detail.html", {"order": order, "timeline": timeline})
 
 
 @require_GET

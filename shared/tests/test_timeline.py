@@ -2,7 +2,7 @@
 
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ import pytest
 
 from shared.progress import Progress
 from shared.testing import start_worker, wait_until
-from shared.timeline import Event, Kind, Timeline, first_argument
+from shared.timeline import Event, Kind, Timeline, first_argument, rows
 
 HERE = Path(__file__).parent
 
@@ -19,6 +19,19 @@ def test_first_argument_is_the_subject() -> None:
     assert first_argument((7, "x"), {}) == 7
     assert first_argument((), {"order_id": "8"}) == 8
     assert first_argument((), {}) is None
+
+
+def test_rows_show_the_time_since_the_event_before() -> None:
+    start = datetime(2026, 3, 1, 14, 3, 7, 125000, tzinfo=UTC)
+    events = [
+        Event(1, Kind.COMMITTED, start),
+        Event(1, Kind.PUBLISHED, start + timedelta(milliseconds=12), "0123456789abcdef", "t"),
+    ]
+    shown = rows(events)
+    assert [(r.kind, r.time, r.since, r.task) for r in shown] == [
+        ("committed", "14:03:07.125", "", ""),
+        ("published", "14:03:07.137", "+0.012 s", "01234567"),
+    ]
 
 
 def test_a_record_that_fails_is_logged_and_the_work_goes_on(

@@ -180,6 +180,9 @@ class SmtpSink:
     messages: list[Message] = field(default_factory=list)
     #: Seconds the server waits before it accepts a message: a slow mail server.
     delay: float = 0.0
+    #: How many messages, from now, the server turns away with a temporary error
+    #: (451) before it accepts again: a mail server that is briefly unwell.
+    refuse: int = 0
 
     def wait_for(self, predicate: Callable[[Message], bool], *, timeout: float = 15) -> Message:
         """The first message that satisfies `predicate`, waiting for it to arrive."""
@@ -197,6 +200,9 @@ def smtp_sink() -> Iterator[SmtpSink]:
     class Handler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
             await asyncio.sleep(sink.delay)
+            if sink.refuse > 0:
+                sink.refuse -= 1
+                return "451 4.3.0 Try again later"
             sink.messages.append(message_from_bytes(envelope.original_content or envelope.content))
             return "250 OK"
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -164,7 +164,12 @@ class Timeline:
             headers[PUBLISHED_AT] = now().isoformat()
 
     def _published(
-        self, sender: str | None = None, headers: Any = None, body: Any = None, **_: Any
+        self,
+        sender: str | None = None,
+        headers: Any = None,
+        body: Any = None,
+        routing_key: str = "",
+        **_: Any,
     ) -> None:
         headers = headers or {}
         name = sender or headers.get("task")
@@ -173,7 +178,9 @@ class Timeline:
         if headers.get("retries"):
             return  # a retry publishes its task again: `retried` says so, with the delay
         args, kwargs = _arguments(body)
-        detail = f"to run at {headers['eta']}" if headers.get("eta") else ""
+        detail = f"to the {routing_key} queue" if routing_key else ""
+        if headers.get("eta"):
+            detail += f", to run at {headers['eta']}"
         at = datetime.fromisoformat(headers[PUBLISHED_AT])
         task_id = str(headers.get("id", ""))
         self._task_event(name, task_id, args, kwargs, Kind.PUBLISHED, detail, at=at)
@@ -260,6 +267,41 @@ class Timeline:
             self.record(event)
         except Exception:
             logger.exception("timeline: could not record %s of %s", event.kind, event.subject)
+
+
+@dataclass(frozen=True)
+class Row:
+    """An event as a timeline table shows it."""
+
+    kind: str
+    at: str  # ISO 8601, for <time datetime>
+    time: str  # 14:03:07.125 (UTC)
+    since: str  # "+0.012 s" since the event before, "" for the first
+    detail: str
+    task: str  # the task id's first 8 characters
+    task_name: str
+
+
+def rows(events: Iterable[Any]) -> list[Row]:
+    """Table rows for events in order (anything with kind, at, detail, task_id, task_name)."""
+    shown: list[Row] = []
+    before: datetime | None = None
+    for event in events:
+        at = event.at.astimezone(UTC)
+        since = "" if before is None else f"+{(at - before).total_seconds():.3f} s"
+        shown.append(
+            Row(
+                kind=str(event.kind),
+                at=at.isoformat(),
+                time=at.strftime("%H:%M:%S.%f")[:-3],
+                since=since,
+                detail=event.detail,
+                task=(event.task_id or "")[:8],
+                task_name=event.task_name or "",
+            )
+        )
+        before = at
+    return shown
 
 
 def _arguments(body: Any) -> tuple[Sequence[Any], Mapping[str, Any]]:
