@@ -6,7 +6,7 @@ import csv
 import datetime as dt
 import uuid
 
-from conftest import Urls
+from conftest import Urls, expect_task_timeline, save_screenshot
 from playwright.sync_api import Page, expect
 
 
@@ -28,6 +28,10 @@ def test_request_watch_and_download_a_report(page: Page, urls: Urls) -> None:
     expect(page.get_by_test_id("percent")).to_have_text("100 %", timeout=60_000)
     expect(page.get_by_test_id("status")).to_have_text("done")
     expect(page.get_by_label("Progress")).to_have_attribute("value", "100")
+    # The timeline follows live too: the task's start is on it without a reload.
+    timeline = page.get_by_role("table", name="Task timeline")
+    expect(timeline.locator('tr[data-kind="started"]')).to_have_count(1)
+    expect(timeline.locator('tr[data-kind="succeeded"]')).to_have_count(1, timeout=10_000)
     row_count = int(page.get_by_test_id("row-count").inner_text())
     source_rows = int(page.get_by_test_id("source-rows").inner_text())
 
@@ -42,6 +46,9 @@ def test_request_watch_and_download_a_report(page: Page, urls: Urls) -> None:
     assert len(rows) == row_count > 0
     # Every sale in the range is counted once: the orders column adds up to the sales read.
     assert sum(int(row[2]) for row in rows) == source_rows > 0
+
+    expect_task_timeline(page, ["committed", "published", "received", "started", "succeeded"])
+    save_screenshot(page, "reports-report")
 
     page.get_by_role("link", name="All my reports").click()
     expect(page.get_by_role("link", name="Download")).to_have_count(1)

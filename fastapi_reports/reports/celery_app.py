@@ -15,12 +15,16 @@ from celery.signals import worker_process_init
 
 from reports.config import settings
 from reports.db import engine
+from reports.timeline import TIMELINE
 from shared.celery_app import create_celery_app
 
 celery_app = create_celery_app("reports", default_queue="reports", settings=settings)
 celery_app.autodiscover_tasks(["reports"])
 # `@shared_task` binds to the current app: make it this one in the web process too.
 celery_app.set_default()
+# Both the web app and the worker import this module: both follow the tasks onto
+# the reports' timelines (the web process publishes, the worker runs).
+TIMELINE.connect()
 
 
 @worker_process_init.connect

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.progress import Progress, percent
+from shared.timeline import Kind
 
 
 class Base(DeclarativeBase):
@@ -186,6 +187,32 @@ class ReportPart(Base):
     # Set once the build has sent the parts, after the publish: a redelivered build
     # that finds it set sends nothing (reports/tasks.py, `_send_parts`).
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+#: The longest detail a timeline event keeps.
+EVENT_DETAIL_LENGTH = 500
+
+
+class ReportEvent(Base):
+    """One step in the life of a report's tasks: the timeline on its page.
+
+    Written by reports/timeline.py from Celery's signals, each in a session of
+    its own, so a build that rolls back keeps what happened before. Deleted with
+    its report.
+    """
+
+    __tablename__ = "report_events"
+    __table_args__ = (Index("ix_report_events_report_id_at", "report_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    kind: Mapped[Kind] = mapped_column(
+        Enum(Kind, native_enum=False, length=16, values_callable=_values)
+    )
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    task_id: Mapped[str] = mapped_column(String(50), default="")
+    task_name: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[str] = mapped_column(String(EVENT_DETAIL_LENGTH), default="")
 
 
 class AuditEvent(Base):

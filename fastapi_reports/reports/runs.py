@@ -20,10 +20,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, select, text, update
+from sqlalchemy import ColumnElement, and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from reports.db import SessionLocal
+from reports.db import SessionLocal, commit_asynchronously
 from reports.models import Report, ReportPart, ReportStatus
 from shared.progress import Progress
 
@@ -75,7 +75,7 @@ class Run:
 
     def store_progress(self, session: Session, progress: Progress) -> None:
         """Mirror `progress` into the row; raises RunSupersededError if it moved on."""
-        _commit_asynchronously(session)
+        commit_asynchronously(session)
         still_mine = session.scalar(
             update(Report)
             .where(self._is_mine([ReportStatus.RUNNING]))
@@ -230,7 +230,7 @@ class PartRun:
         if _lock_report(session, self.run, **heard_of) is None:
             session.rollback()
             raise RunSupersededError
-        _commit_asynchronously(session)
+        commit_asynchronously(session)
         session.execute(
             update(ReportPart)
             .where(self._is_me(), ReportPart.days_done < progress["current"])
@@ -254,21 +254,6 @@ def _lock_report(session: Session, run: Run, **values: Any) -> int | None:
         .values(**values)
         .returning(Report.id)
     )
-
-
-def _commit_asynchronously(session: Session) -> None:
-    """Let this transaction's commit return before PostgreSQL has written it to disk.
-
-    For progress writes, one after every slice: waiting for the disk there cost
-    about 6 ms a commit on this project's machines, more than a slice's query on
-    a small report (bench/reports.py). The commit is still atomic, and ordered
-    with the others: a crash can lose only the last few progress writes, which
-    the run's next write (or, the run gone, its redelivery) makes again; the
-    commits that finish a report wait for the disk as usual, and with them every
-    write before. SQLite has no per-transaction setting.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
 def _parts_of(run: Run) -> ColumnElement[bool]:

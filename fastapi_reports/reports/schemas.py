@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from reports.models import FORMATS, Period, ReportFormat, ReportStatus, ReportType
+from shared.timeline import Kind
 
 #: The largest request body the app reads. Every form and JSON body it takes is a
 #: few hundred bytes; a larger one is refused (413) before it fills the memory.
@@ -125,6 +126,18 @@ class ReportOut(BaseModel):
     source_rows: int | None
     created_at: UtcDatetime
     finished_at: UtcDatetime | None
+
+
+class TimelineEventOut(BaseModel):
+    """One step in the life of a report's tasks, as it happened (reports/timeline.py)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: Kind
+    at: UtcDatetime
+    task_id: str
+    task_name: str
+    detail: str
 
 
 class Message(BaseModel):

@@ -14,11 +14,12 @@ from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from reports.models import MAX_ID, Report, ReportStatus, User
+from reports.models import MAX_ID, Report, ReportEvent, ReportStatus, User
 from reports.reaper import fail_stale_reports
 from reports.runs import UNFINISHED
 from reports.schemas import ReportRequest
 from reports.tasks import build_report
+from reports.timeline import TIMELINE
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,12 @@ def find_own_report(session: Session, *, owner: User, report_id: int) -> Report 
     mine = (Report.id == report_id, Report.owner_id == owner.id)
     fail_stale_reports(session, *mine)
     return session.scalar(select(Report).where(*mine))
+
+
+def timeline_of(session: Session, report: Report) -> Sequence[ReportEvent]:
+    """The events of `report`'s tasks, oldest first (reports/timeline.py writes them)."""
+    query = select(ReportEvent).where(ReportEvent.report_id == report.id)
+    return session.scalars(query.order_by(ReportEvent.at, ReportEvent.id)).all()
 
 
 def list_own_reports(session: Session, *, owner: User) -> Sequence[Report]:
@@ -86,6 +93,7 @@ def retry_report(session: Session, report: Report) -> bool:
 
 def _send(session: Session, report: Report) -> None:
     # The message carries the row's task id, so its runs can tell the row is theirs.
+    TIMELINE.committed(report.id, "the report's row is in the database, queued")
     try:
         build_report.apply_async((report.id,), task_id=report.task_id)
     except BrokerError:

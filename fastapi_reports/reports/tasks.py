@@ -28,9 +28,10 @@ from reports.notify import post_notices
 from reports.parts import DateRange, PartsMismatchError, PartTotals, merge_parts, split_into_parts
 from reports.runs import PartRun, Run, RunSupersededError
 from reports.sales import DayTotals, Summary, date_slices, paced_slices, summarize_slice
+from reports.timeline import TIMELINE
 from reports.writers import write_report
 from shared.celery_app import IDEMPOTENT, MAX_RETRY_DELAY
-from shared.progress import ProgressReporter
+from shared.progress import Progress, ProgressReporter
 
 logger = logging.getLogger(__name__)
 
@@ -96,13 +97,16 @@ def _build(task: Task[Any, Any], run: Run) -> str:
         if len(parts) > 1 and run.task_id is not None:
             return _send_parts(session, run.report_id, run.task_id, parts)
         remove_report_files(run.report_id)  # what a run killed mid-write left behind
+
         # Progress counts days, not sales: the days are known for free, where counting
         # the sales first would scan the range twice. The bar moves evenly through the
         # calendar, ahead of the work or behind it only as unevenly as the sales fall.
+        def save_progress(progress: Progress) -> None:
+            run.store_progress(session, progress)
+            TIMELINE.progress(task, run.report_id, progress)  # each quarter of the way
+
         reporter = ProgressReporter(
-            task,
-            (report.date_to - report.date_from).days + 1,
-            on_update=lambda progress: run.store_progress(session, progress),
+            task, (report.date_to - report.date_from).days + 1, on_update=save_progress
         )
         summary = _sum_sales(session, report, reporter)
     return _write_and_finish(run, report, summary)

@@ -66,7 +66,7 @@ def test_every_422_documents_the_body_the_app_sends(client: TestClient, alice: U
         for operation in path.values()
         if "422" in operation["responses"]
     ]
-    assert len(documented) == 6  # the request, and the five operations of one report
+    assert len(documented) == 7  # the request, and the six operations of one report
     schema = documented[0]
     assert all(other == schema for other in documented)
     # Exactly the fields sent, all of them required: a body with more or fewer fails.

@@ -7,7 +7,45 @@
     section.querySelector(`[data-testid="${name}"]`).textContent = text;
   };
 
+  // The tasks' timeline, fetched again whenever the report changes.
+  const timeline = document.querySelector("#timeline tbody");
+  const cell = (text) => {
+    const td = document.createElement("td");
+    td.textContent = text;
+    return td;
+  };
+  function showTimeline(events) {
+    let before = null;
+    timeline.replaceChildren(...events.map((event) => {
+      const at = new Date(event.at);
+      const row = document.createElement("tr");
+      row.dataset.kind = event.kind;
+      const time = document.createElement("time");
+      time.dateTime = event.at;
+      time.textContent = at.toISOString().slice(11, 23);
+      const since = before === null ? "" : `+${((at - before) / 1000).toFixed(3)} s`;
+      const task = document.createElement("code");
+      task.textContent = event.task_id.slice(0, 8);
+      const taskCell = cell("");
+      taskCell.title = event.task_name;
+      taskCell.append(task);
+      const timeCell = cell("");
+      timeCell.append(time);
+      row.append(timeCell, cell(since), cell(event.kind), cell(event.detail), taskCell);
+      before = at;
+      return row;
+    }));
+  }
+  function refreshTimeline() {
+    const url = document.getElementById("timeline").dataset.url;
+    fetch(url, { headers: { Accept: "application/json" } })
+      .then((response) => (response.ok ? response.json() : Promise.reject(response)))
+      .then(showTimeline)
+      .catch(() => {}); // the next change fetches it again
+  }
+
   function render(report) {
+    refreshTimeline();
     document.getElementById("progress").value = report.percent;
     show("percent", `${report.percent} %`);
     show("status", report.status);
@@ -18,6 +56,8 @@
     const cancel = document.getElementById("cancel");
     if (cancel && finished.has(report.status)) cancel.hidden = true;
     document.getElementById("retry").hidden = report.status !== "failed";
+    // The task's own end (succeeded, failed) is recorded just after it writes the row.
+    if (finished.has(report.status)) setTimeout(refreshTimeline, 1500);
     return finished.has(report.status);
   }
 

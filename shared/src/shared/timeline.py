@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import reprlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -219,12 +220,15 @@ class Timeline:
         args, kwargs = request.args or (), request.kwargs or {}
         self._task_event(sender.name, request.id, args, kwargs, Kind.RETRIED, detail)
 
-    def _succeeded(self, sender: Any = None, **_: Any) -> None:
+    def _succeeded(self, sender: Any = None, result: Any = None, **_: Any) -> None:
         if sender is None or sender.name not in self.tasks:
             return
         request = sender.request
         args, kwargs = request.args or (), request.kwargs or {}
-        self._task_event(sender.name, request.id, args, kwargs, Kind.SUCCEEDED, "")
+        if isinstance(result, str):  # a StrEnum too: its value, not its repr
+            result = str(result)
+        detail = "" if result is None else f"returned {reprlib.repr(result)}"
+        self._task_event(sender.name, request.id, args, kwargs, Kind.SUCCEEDED, detail)
 
     def _failed(
         self,
@@ -287,7 +291,8 @@ def rows(events: Iterable[Any]) -> list[Row]:
     shown: list[Row] = []
     before: datetime | None = None
     for event in events:
-        at = event.at.astimezone(UTC)
+        # A naive time is UTC: what SQLite gives back for a timezone-aware column.
+        at = event.at.astimezone(UTC) if event.at.tzinfo else event.at.replace(tzinfo=UTC)
         since = "" if before is None else f"+{(at - before).total_seconds():.3f} s"
         shown.append(
             Row(

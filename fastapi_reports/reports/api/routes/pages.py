@@ -23,8 +23,10 @@ from reports.service import (
     list_own_reports,
     request_report,
     retry_report,
+    timeline_of,
 )
 from reports.templating import templates
+from shared.timeline import rows
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -127,7 +129,9 @@ def report_page(
     report = find_own_report(session, owner=user, report_id=report_id)
     if report is None:
         return _not_found(request, user)
-    return templates.TemplateResponse(request, "report.html", {"user": user, "report": report})
+    timeline = rows(timeline_of(session, report))
+    context = {"user": user, "report": report, "timeline": timeline}
+    return templates.TemplateResponse(request, "report.html", context)
 
 
 @router.post("/reports/{report_id}/cancel")

@@ -1,4 +1,5 @@
-"""The reports API: request, list, read, follow (Server-Sent Events), download, cancel, retry.
+"""The reports API: request, list, read, follow (Server-Sent Events), its tasks' timeline,
+download, cancel, retry.
 
 Reading a report (here and on the pages) fails it first if it can no longer
 finish: see reports/reaper.py for why on read.
@@ -28,13 +29,14 @@ from reports.db import SessionLocal
 from reports.files import stored_file
 from reports.models import Report, ReportStatus
 from reports.reaper import fail_stale_reports
-from reports.schemas import ReportOut, ReportRequest
+from reports.schemas import ReportOut, ReportRequest, TimelineEventOut
 from reports.service import (
     QueueUnavailableError,
     cancel_report,
     list_own_reports,
     request_report,
     retry_report,
+    timeline_of,
 )
 
 router = APIRouter(prefix="/api/reports", tags=["reports"], responses=NOT_SIGNED_IN)
@@ -112,6 +114,12 @@ async def report_events(report: OwnReportDep) -> AsyncIterator[ServerSentEvent]:
         if snapshot.status.finished:
             return
         await anyio.sleep(POLL_SECONDS)
+
+
+@router.get("/{report_id}/timeline", responses=INVALID | NO_SUCH_REPORT)
+def read_timeline(report: OwnReportDep, session: SessionDep) -> list[TimelineEventOut]:
+    """The life of the report's tasks, oldest first: committed, published, received..."""
+    return [TimelineEventOut.model_validate(event) for event in timeline_of(session, report)]
 
 
 @router.get(
