@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from blog import account, auth, health, posts, release, seed
+from blog import account, auth, health, posts, release, seed, timeline
 from blog.celery_app import celery_init_app
 from blog.extensions import csrf, db, login_manager, migrate
 from blog.models import User
@@ -38,6 +38,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     celery_init_app(app, settings)
+    # Web and worker both build the app here: each records the tasks' timeline.
+    timeline.init_app(app)
 
     # Every id in a route is `<id:...>`: bounded, so a huge number is a 404, not an OverflowError.
     app.url_map.converters["id"] = IdConverter

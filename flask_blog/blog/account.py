@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from blog.extensions import db, login_required
 from blog.models import ACTIVE, Export, ExportStatus, Post, utcnow
 from blog.tasks import generate_user_archive
+from blog.timeline import timeline
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -61,7 +62,8 @@ def retry_export(export_id: int) -> Response:
 @bp.get("/exports/<id:export_id>")
 @login_required
 def export_page(export_id: int) -> str:
-    return render_template("account/export.html", export=_own_export(export_id))
+    export = _own_export(export_id)
+    return render_template("account/export.html", export=export, events=export.events)
 
 
 @bp.get("/exports/<id:export_id>/status")
@@ -114,6 +116,8 @@ def _queue(export: Export) -> Response:
         if running is None:
             raise
         return redirect(url_for(".export_page", export_id=running.id))
+    # The export exists for every worker now: the timeline shows it before the publish.
+    timeline.committed(current_user.id, detail=f"export {export.id} saved as {export.status}")
     try:
         generate_user_archive.delay(current_user.id)
     except OperationalError:

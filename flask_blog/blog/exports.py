@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, and_, delete, select, update
 from werkzeug.security import safe_join
 
 from blog.extensions import db
-from blog.models import ACTIVE, Export, ExportStatus, utcnow
+from blog.models import ACTIVE, Export, ExportEvent, ExportStatus, utcnow
 
 #: Deliveries of one export's task before it fails for good. A message whose task
 #: kills its worker (out of memory, say) would otherwise be redelivered forever.
@@ -142,6 +142,10 @@ def fail_stuck(now: datetime) -> int:
 
 def delete_expired(now: datetime) -> int:
     """Delete the exports past their expiry, and their archives; returns how many."""
+    # Their events first, in the same transaction: PostgreSQL would cascade, but
+    # SQLite enforces no foreign keys and a bulk DELETE bypasses the session's cascade.
+    expired_ids = select(Export.id).where(Export.expires_at <= now)
+    db.session.execute(delete(ExportEvent).where(ExportEvent.export_id.in_(expired_ids)))
     # One DELETE: a row retried since (its expiry cleared) is not deleted.
     expired = delete(Export).where(Export.expires_at <= now).returning(Export.file_name)
     file_names = db.session.scalars(expired).all()

@@ -9,10 +9,11 @@ from typing import Any
 from flask_login import UserMixin
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from blog.extensions import db
+from shared.timeline import Kind
 
 
 def utcnow() -> datetime:
@@ -101,6 +102,14 @@ class Export(db.Model):  # type: ignore[name-defined, misc]
     error: Mapped[str | None] = mapped_column(Text)
 
     user: Mapped[User] = relationship()
+    # Its task's timeline, oldest first. The session deletes them with their export,
+    # and PostgreSQL does too (ON DELETE CASCADE); SQLite enforces no foreign keys,
+    # so the reaper's bulk DELETE, which the session never sees, deletes them itself.
+    events: Mapped[list[ExportEvent]] = relationship(
+        back_populates="export",
+        cascade="all, delete-orphan",
+        order_by=lambda: [ExportEvent.at, ExportEvent.id],
+    )
 
     # One export in progress per user, kept by the database even when two
     # requests race: the second insert fails and the view returns the first.
@@ -123,3 +132,31 @@ class Export(db.Model):  # type: ignore[name-defined, misc]
             "created_at": self.created_at.isoformat(),
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
         }
+
+
+class ExportEvent(db.Model):  # type: ignore[name-defined, misc]
+    """One event of the timeline of an export's task (blog/timeline.py writes them)."""
+
+    __tablename__ = "export_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    export_id: Mapped[int] = mapped_column(ForeignKey("export.id", ondelete="CASCADE"))
+    kind: Mapped[Kind] = mapped_column(
+        db.Enum(Kind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+    )
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    task_id: Mapped[str] = mapped_column(String(64), default="")
+    task_name: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[str] = mapped_column(String(500), default="")
+
+    export: Mapped[Export] = relationship(back_populates="events")
+
+    # The page reads an export's events in time order.
+    __table_args__ = (Index("ix_export_event_export_id_at", "export_id", "at"),)
+
+    @validates("task_id", "task_name", "detail")
+    def _fit(self, key: str, value: str) -> str:
+        """Cut a value to its column's length (an exception's message can be any length),
+        and drop NUL, which PostgreSQL refuses in text."""
+        length: int = self.__table__.c[key].type.length
+        return value.replace("\x00", "")[:length]

@@ -22,6 +22,7 @@ from blog.extensions import db
 from blog.mail import build_message, deliver
 from blog.models import Export, ExportStatus, Post, User, utcnow
 from blog.settings import BlogSettings
+from blog.timeline import timeline
 from blog.urls import external_url
 from shared.celery_app import IDEMPOTENT, MAX_RETRY_DELAY
 from shared.progress import Progress, ProgressReporter, percent
@@ -80,6 +81,7 @@ def _write_archive(task: Task[Any, Any], run: exports.Run) -> str:
     def save_progress(progress: Progress) -> None:
         # 100 % is for a finished archive, so the page shows 99 % until the file is in place.
         exports.save_progress(run, min(percent(progress), 99))
+        timeline.progress(task, run.user_id, progress)
 
     reporter = ProgressReporter(task, total=total, on_update=save_progress)
     profile = {

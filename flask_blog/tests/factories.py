@@ -9,7 +9,8 @@ from factory.alchemy import SQLAlchemyModelFactory
 from werkzeug.security import generate_password_hash
 
 from blog.extensions import db
-from blog.models import Export, Post, User
+from blog.models import Export, ExportEvent, Post, User, utcnow
+from shared.timeline import Kind
 
 PASSWORD = "correct horse battery"  # noqa: S105
 # Hashing is slow on purpose; every factory user shares one hash.
@@ -53,3 +54,14 @@ class ExportFactory(BaseFactory[Export]):
         model = Export
 
     user = factory.SubFactory(UserFactory)
+
+
+class ExportEventFactory(BaseFactory[ExportEvent]):
+    class Meta:
+        model = ExportEvent
+
+    export = factory.SubFactory(ExportFactory)
+    kind = Kind.COMMITTED
+    at = factory.LazyFunction(utcnow)
+    task_id = "0123456789abcdef-task"
+    task_name = "blog.tasks.generate_user_archive"

@@ -7,6 +7,7 @@ test database) and one export directory, as the web app and the worker do.
 from __future__ import annotations
 
 import io
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from blog.extensions import db
+from blog.models import Export
 from shared.testing import SmtpSink, start_worker, wait_until
 from tests.conftest import AuthActions
 from tests.factories import PostFactory, UserFactory
@@ -88,3 +91,63 @@ def test_health_worker_reaches_the_blog_worker(client: FlaskClient) -> None:
     assert worker["name"] == "worker"
     assert "'app': 'blog'" in worker["detail"]
     assert "blog-test-" in worker["detail"]
+
+
+def _timeline(app: Flask, export_page: str) -> list[tuple[str, str, str]]:
+    """(kind, task id, detail) of the export's events, oldest first."""
+    with app.app_context():
+        export = db.session.get_one(Export, int(export_page.rsplit("/", 1)[1]))
+        return [(e.kind.value, e.task_id, e.detail) for e in export.events]
+
+
+def _kinds(app: Flask, export_page: str) -> list[str]:
+    return [kind for kind, _, _ in _timeline(app, export_page)]
+
+
+@pytest.mark.usefixtures("worker")
+def test_the_timeline_of_an_export_on_a_real_worker(
+    app: Flask, client: FlaskClient, auth: AuthActions
+) -> None:
+    with app.app_context():
+        PostFactory.create_batch(4, author=UserFactory.create(username="alice"))
+    auth.login("alice")
+
+    page = auth.post("/account/exports", form="/account/").headers["Location"]
+
+    wait_until(lambda: "succeeded" in _kinds(app, page), timeout=30, interval=0.2)
+    events = _timeline(app, page)
+    # The first post is a quarter of the way; 0 % and 100 % are the start and the success.
+    assert [kind for kind, _, _ in events] == [
+        "committed",
+        "published",
+        "received",
+        "started",
+        "progress",
+        "succeeded",
+    ]
+    assert len({task_id for _, task_id, _ in events[1:]}) == 1
+    assert events[2][2].startswith("by blog-test-")
+    assert events[3][2].startswith("attempt 1 on blog-test-")
+    assert events[4][2] == "25 %: 1 of 4 posts"
+    html = client.get(page).get_data(as_text=True)
+    assert html.count("<tr data-kind=") == 6
+
+
+@pytest.mark.usefixtures("worker")
+def test_a_failing_archive_records_failed_with_the_error(
+    app: Flask, client: FlaskClient, auth: AuthActions
+) -> None:
+    with app.app_context():
+        UserFactory.create(username="alice")
+    auth.login("alice")
+    # The worker's export directory is gone, and a file is in its place.
+    export_dir = Path(app.config["EXPORT_DIR"])
+    shutil.rmtree(export_dir)
+    export_dir.write_bytes(b"not a directory")
+
+    page = auth.post("/account/exports", form="/account/").headers["Location"]
+
+    wait_until(lambda: "failed" in _kinds(app, page), timeout=30, interval=0.2)
+    kinds = _kinds(app, page)
+    assert kinds == ["committed", "published", "received", "started", "failed"]
+    assert _timeline(app, page)[-1][2].startswith("NotADirectoryError: ")
