@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from zipfile import ZipFile
 
-from conftest import Urls, expect_task_timeline
+from conftest import Urls, expect_task_timeline, save_screenshot
 from playwright.sync_api import Page, expect
 
 PASSWORD = "a browser's password"  # noqa: S105
@@ -50,3 +50,4 @@ def test_export_my_data_and_find_my_post_in_the_zip(page: Page, urls: Urls) -> N
 
     # The task's life on the same page: the commit comes before the publish.
     expect_task_timeline(page, ["committed", "published", "received", "started", "succeeded"])
+    save_screenshot(page, "blog-export")

@@ -24,6 +24,7 @@ from blog.extensions import db, login_required
 from blog.models import ACTIVE, Export, ExportStatus, Post, utcnow
 from blog.tasks import generate_user_archive
 from blog.timeline import timeline
+from shared.timeline import rows
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -63,7 +64,7 @@ def retry_export(export_id: int) -> Response:
 @login_required
 def export_page(export_id: int) -> str:
     export = _own_export(export_id)
-    return render_template("account/export.html", export=export, events=export.events)
+    return render_template("account/export.html", export=export, timeline=rows(export.events))
 
 
 @bp.get("/exports/<id:export_id>/status")

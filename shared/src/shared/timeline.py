@@ -83,6 +83,8 @@ Record = Callable[[Event], None]
 PUBLISHED_AT = "timeline_published_at"
 #: The request field that carries the time of a receipt to the pool process.
 RECEIVED_AT = "timeline_received_at"
+#: The request field that holds the quarter of the running task's last progress event.
+QUARTER = "timeline_quarter"
 
 
 def first_argument(args: Sequence[Any], kwargs: Mapping[str, Any]) -> int | None:
@@ -107,7 +109,6 @@ class Timeline:
     def __init__(self, tasks: Mapping[str, SubjectOf], record: Record) -> None:
         self.tasks = dict(tasks)
         self.record = record
-        self._quarter: tuple[str, int] | None = None  # (task id, quarter) of the last progress
 
     def connect(self) -> None:
         uid = f"shared.timeline.{id(self)}"
@@ -142,9 +143,10 @@ class Timeline:
         """Record the progress of the running `task` each time it enters a new quarter."""
         task_id = str(task.request.id or "")
         quarter = percent(progress) // 25
-        if self._quarter == (task_id, quarter) or quarter in (0, 4):
+        # Kept on the request, which is the running task's own under any pool.
+        if getattr(task.request, QUARTER, None) == quarter or quarter in (0, 4):
             return  # 0 % is the start and 100 % the success: both have their own event
-        self._quarter = (task_id, quarter)
+        setattr(task.request, QUARTER, quarter)
         self._record(
             Event(
                 subject=subject,
