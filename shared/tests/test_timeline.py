@@ -2,6 +2,9 @@
 
 import json
 import logging
+import os
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,7 +13,7 @@ import pytest
 
 from shared.progress import Progress
 from shared.testing import start_worker, wait_until
-from shared.timeline import Event, Kind, Timeline, first_argument, rows
+from shared.timeline import Event, Kind, Timeline, Writer, first_argument, rows
 
 HERE = Path(__file__).parent
 
@@ -32,6 +35,42 @@ def test_rows_show_the_time_since_the_event_before() -> None:
         ("committed", "14:03:07.125", "", ""),
         ("published", "14:03:07.137", "+0.012 s", "01234567"),
     ]
+
+
+def test_the_publishers_events_are_written_on_a_thread_of_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Timeline, "background", True)
+    writers: list[str] = []
+    release = threading.Event()
+
+    def slow(event: Event) -> None:
+        release.wait(5)  # a database that takes its time
+        writers.append(threading.current_thread().name)
+
+    timeline = Timeline({}, slow)
+    started = time.monotonic()
+    timeline.committed(5)
+    assert time.monotonic() - started < 0.5, "the caller waited for the write"
+    assert writers == []
+    release.set()
+    timeline.writer.flush()
+    assert writers == ["timeline-writer"]
+
+
+def test_a_forked_process_starts_its_own_writer() -> None:
+    written: list[int] = []
+    writer = Writer(lambda event: written.append(os.getpid()))
+    writer.put(Event(1, Kind.COMMITTED, datetime.now(UTC)))
+    writer.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: its events must be written, by a thread of its own
+        writer.put(Event(2, Kind.COMMITTED, datetime.now(UTC)))
+        writer.flush()
+        os._exit(0 if written == [os.getppid(), os.getpid()] else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert written == [os.getpid()]
 
 
 def test_a_record_that_fails_is_logged_and_the_work_goes_on(
