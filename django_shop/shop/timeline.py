@@ -2,16 +2,16 @@
 
 `TIMELINE` follows `send_order_confirmation` through Celery's signals
 (shared/src/shared/timeline.py says which signal, in which process); checkout
-records `committed` itself, from the same `on_commit` callback that publishes.
-The order page shows the rows, oldest first.
+notes `committed` itself, in the same `on_commit` callback that publishes, and
+the message carries it to the worker, which writes every row. The order page
+shows the rows, oldest first.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import IntegrityError, transaction
 
 from shared.timeline import Event, Timeline, first_argument
 from shop.models import DETAIL_LENGTH, OrderEvent
@@ -21,10 +21,6 @@ CONFIRMATION_TASK = "shop.tasks.send_order_confirmation"
 
 def record(event: Event) -> None:
     """Write `event` as a row of its order, in a transaction of its own."""
-    if threading.current_thread() is not threading.main_thread():
-        # The publisher's writer thread (shared.timeline.Writer): no request or task
-        # around it closes its connection when it breaks or outlives CONN_MAX_AGE.
-        close_old_connections()
     # The order may be gone (deleted in the admin): nothing left to show the event on.
     # atomic(): on its own it is the row's transaction; inside another, a savepoint.
     with contextlib.suppress(IntegrityError), transaction.atomic():

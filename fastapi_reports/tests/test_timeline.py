@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,6 +18,7 @@ from test_split_integration import FIRST_DAY, PARTS, request_longest
 from reports.db import SessionLocal
 from reports.models import Report, ReportEvent, User
 from shared.testing import start_worker, wait_until
+from shared.timeline import COMMITTED_AT, PUBLISHED_AT, Kind
 
 APP_DIR = Path(__file__).resolve().parents[1]
 TESTS_DIR = Path(__file__).resolve().parent
@@ -40,25 +43,42 @@ def kinds(events: list[dict[str, Any]]) -> list[str]:
     return [event["kind"] for event in events]
 
 
-def test_the_commit_comes_before_the_publish(
+def test_the_request_writes_no_event_and_stamps_the_commit_before_the_publish(
     client: TestClient, alice: User, private_broker: dict[str, str]
 ) -> None:
     location = client.post("/api/reports", json=YEAR).headers["location"]  # no worker runs it
 
-    committed, published = timeline(client, location)
-    assert (committed["kind"], published["kind"]) == ("committed", "published")
-    assert committed["at"] <= published["at"]
-    assert (published["task_name"], published["detail"]) == (
-        "reports.build_report",
-        "to the reports queue",
+    assert timeline(client, location) == []  # the worker writes every event
+    broker = redis.Redis.from_url(private_broker["CELERY_BROKER_URL"])
+    [headers] = [json.loads(raw)["headers"] for raw in broker.lrange("reports", 0, -1)]
+    broker.flushdb()  # the message, for no later test to take
+    assert headers["task"] == "reports.build_report"
+    assert headers[COMMITTED_AT] <= headers[PUBLISHED_AT]
+
+
+def add_events(session: Session, report_id: int) -> None:
+    at = dt.datetime(2026, 3, 1, 14, 3, 7, 125000, tzinfo=dt.UTC)
+    session.add_all(
+        [
+            ReportEvent(report_id=report_id, kind=Kind.COMMITTED, at=at),
+            ReportEvent(report_id=report_id, kind=Kind.PUBLISHED, at=at, task_id="abc"),
+        ]
     )
+    session.commit()
 
 
 def test_only_the_owner_reads_the_timeline(
-    client: TestClient, alice: User, bob: User, users: Any, private_broker: dict[str, str]
+    client: TestClient,
+    alice: User,
+    bob: User,
+    users: Any,
+    session: Session,
+    private_broker: dict[str, str],
 ) -> None:
     location = client.post("/api/reports", json=YEAR).headers["location"]
     report_id = int(location.rpartition("/")[2])
+    add_events(session, report_id)
+    assert kinds(timeline(client, location)) == ["committed", "published"]
     page = client.get(f"/reports/{report_id}").text
     assert re.findall(r'<tr data-kind="(\w+)">', page) == ["committed", "published"]
     assert "<caption>Task timeline</caption>" in page
@@ -73,6 +93,7 @@ def test_the_events_go_with_their_report(
 ) -> None:
     location = client.post("/api/reports", json=YEAR).headers["location"]
     report = session.get_one(Report, int(location.rpartition("/")[2]))
+    add_events(session, report.id)
     assert session.scalar(select(func.count()).select_from(ReportEvent)) == 2
     session.delete(report)
     session.commit()

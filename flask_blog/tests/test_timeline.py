@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from celery import signals
 from flask import Flask
 from flask.testing import FlaskClient
 
 from blog.extensions import db
 from blog.models import Export, ExportEvent, ExportStatus, Post, utcnow
 from blog.tasks import delete_expired_exports, generate_user_archive
-from blog.timeline import ARCHIVE_TASK, timeline
-from shared.timeline import Kind
+from blog.timeline import ARCHIVE_TASK, record
+from shared.timeline import COMMITTED_AT, COMMITTED_DETAIL, PUBLISHED_AT, Event, Kind
 from tests.conftest import AuthActions
 from tests.factories import ExportEventFactory, ExportFactory, UserFactory
 
@@ -27,21 +29,29 @@ def test_the_timeline_names_the_registered_archive_task(app: Flask) -> None:
     assert ARCHIVE_TASK in app.extensions["celery"].tasks
 
 
-def test_starting_an_export_records_committed_then_published(app: Flask, auth: AuthActions) -> None:
-    # The unit tests' broker is in memory: the publish is real, its signals too.
-    with app.app_context():
-        UserFactory.create(username="alice")
-    auth.login("alice")
-    page = auth.post("/account/exports", form="/account/").headers["Location"]
+def test_starting_an_export_writes_no_event_and_stamps_the_commit_before_the_publish(
+    app: Flask, auth: AuthActions
+) -> None:
+    stamped: list[dict[str, Any]] = []
+
+    def capture(headers: dict[str, Any] | None = None, **_: Any) -> None:
+        stamped.append(dict(headers or {}))
+
+    # Connected after the timeline's receiver (create_app): it sees its stamps.
+    signals.before_task_publish.connect(capture)
+    try:
+        with app.app_context():
+            UserFactory.create(username="alice")
+        auth.login("alice")
+        page = auth.post("/account/exports", form="/account/").headers["Location"]
+    finally:
+        signals.before_task_publish.disconnect(capture)
     export_id = int(page.rsplit("/", 1)[1])
 
-    with app.app_context():
-        events = db.session.get_one(Export, export_id).events
-        assert [e.kind for e in events] == [Kind.COMMITTED, Kind.PUBLISHED]
-        committed, published = events
-        assert committed.at <= published.at
-        assert committed.detail == f"export {export_id} saved as pending"
-        assert (published.task_name, len(published.task_id)) == (ARCHIVE_TASK, 36)
+    assert _kinds(app, export_id) == []  # the worker writes every event
+    [headers] = [h for h in stamped if h.get("task") == ARCHIVE_TASK]
+    assert headers[COMMITTED_AT] <= headers[PUBLISHED_AT]
+    assert headers[COMMITTED_DETAIL] == f"export {export_id} saved as pending"
 
 
 def test_an_event_goes_on_the_users_latest_request(app: Flask) -> None:
@@ -58,7 +68,7 @@ def test_an_event_goes_on_the_users_latest_request(app: Flask) -> None:
         retried_id, user_id = retried.id, user.id
         UserFactory.create(username="bob")
 
-    timeline.committed(user_id)
+    record(Event(user_id, Kind.COMMITTED, utcnow()))
 
     assert _kinds(app, retried_id) == ["committed"]
     assert _kinds(app, older) == []
@@ -70,7 +80,7 @@ def test_recording_commits_in_its_own_session_never_the_callers(app: Flask) -> N
         export_id = ExportFactory.create(user=user).id
         # The caller's work in progress, as a task's or a view's would be.
         db.session.add(Post(author_id=user.id, title="Not yet", body="uncommitted"))
-        timeline.committed(user.id, detail="x" * 600)
+        record(Event(user.id, Kind.COMMITTED, utcnow(), detail="x" * 600))
         db.session.rollback()
 
         assert db.session.scalar(db.select(db.func.count()).select_from(Post)) == 0

@@ -2,9 +2,6 @@
 
 import json
 import logging
-import os
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +10,16 @@ import pytest
 
 from shared.progress import Progress
 from shared.testing import start_worker, wait_until
-from shared.timeline import Event, Kind, Timeline, Writer, first_argument, rows
+from shared.timeline import (
+    COMMITTED_AT,
+    COMMITTED_DETAIL,
+    PUBLISHED_AT,
+    Event,
+    Kind,
+    Timeline,
+    first_argument,
+    rows,
+)
 
 HERE = Path(__file__).parent
 
@@ -37,40 +43,19 @@ def test_rows_show_the_time_since_the_event_before() -> None:
     ]
 
 
-def test_the_publishers_events_are_written_on_a_thread_of_their_own(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(Timeline, "background", True)
-    writers: list[str] = []
-    release = threading.Event()
+def test_the_publisher_only_stamps_the_message() -> None:
+    events: list[Event] = []
+    timeline = Timeline({"app.build": first_argument}, events.append)
+    headers: dict[str, Any] = {"task": "app.build", "id": "t-1"}
+    timeline.committed(7, "row 7 saved")
+    timeline._publishing(sender="app.build", headers=headers, body=((7,), {}, {}))
 
-    def slow(event: Event) -> None:
-        release.wait(5)  # a database that takes its time
-        writers.append(threading.current_thread().name)
-
-    timeline = Timeline({}, slow)
-    started = time.monotonic()
-    timeline.committed(5)
-    assert time.monotonic() - started < 0.5, "the caller waited for the write"
-    assert writers == []
-    release.set()
-    timeline.writer.flush()
-    assert writers == ["timeline-writer"]
-
-
-def test_a_forked_process_starts_its_own_writer() -> None:
-    written: list[int] = []
-    writer = Writer(lambda event: written.append(os.getpid()))
-    writer.put(Event(1, Kind.COMMITTED, datetime.now(UTC)))
-    writer.flush()
-    pid = os.fork()
-    if pid == 0:  # the child: its events must be written, by a thread of its own
-        writer.put(Event(2, Kind.COMMITTED, datetime.now(UTC)))
-        writer.flush()
-        os._exit(0 if written == [os.getppid(), os.getpid()] else 1)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    assert written == [os.getpid()]
+    assert events == []  # nothing written where the request runs
+    assert headers[COMMITTED_AT] <= headers[PUBLISHED_AT]
+    assert headers[COMMITTED_DETAIL] == "row 7 saved"
+    other: dict[str, Any] = {"task": "app.build", "id": "t-2"}
+    timeline._publishing(sender="app.build", headers=other, body=((8,), {}, {}))
+    assert COMMITTED_AT not in other  # the commit went with the first publish
 
 
 def test_a_record_that_fails_is_logged_and_the_work_goes_on(
@@ -79,10 +64,11 @@ def test_a_record_that_fails_is_logged_and_the_work_goes_on(
     def broken(event: Event) -> None:
         raise RuntimeError("database is down")
 
-    timeline = Timeline({}, broken)
+    timeline = Timeline({"app.build": first_argument}, broken)
+    task: Any = RunningTask()
     with caplog.at_level(logging.ERROR, logger="shared.timeline"):
-        timeline.committed(5)
-    assert "could not record committed of 5" in caplog.text
+        timeline._started(task_id="task-1", task=task, args=(5,))
+    assert "could not record started of 5" in caplog.text
 
 
 class RunningTask:
@@ -94,6 +80,8 @@ class RunningTask:
         id = "task-1"
         retries = 0
         hostname = "worker@host"
+        delivery_info: dict[str, object] = {}
+        eta = None
 
 
 def test_progress_is_recorded_once_per_quarter() -> None:

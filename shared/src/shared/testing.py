@@ -27,8 +27,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-from shared.timeline import Timeline
-
 T = TypeVar("T")
 
 
@@ -60,18 +58,6 @@ def wait_until(predicate: Callable[[], T | None], *, timeout: float, interval: f
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {predicate!r}")
         time.sleep(interval)
-
-
-@pytest.fixture(autouse=True)
-def timeline_written_at_once() -> Iterator[None]:
-    """The publisher's timeline events written by the caller, so a test reads them at once.
-
-    In the stack they are written on a thread of their own (`shared.timeline.Writer`),
-    which a test's database transaction would keep from seeing the rows it writes.
-    """
-    Timeline.background = False
-    yield
-    Timeline.background = True
 
 
 @pytest.fixture(scope="session")

@@ -6,51 +6,46 @@ an `Event` to the app's `record` function, which writes a row next to the
 order, export or report the task works on:
 
 ============  ====================  ==========================================
-event         signal                sent in
+event         timed by              in
 ============  ====================  ==========================================
-published     after_task_publish    the publisher: the web app, a worker, beat
+committed     `Timeline.committed`  the app, once its transaction committed
+published     before_task_publish   the publisher: the web app, a worker, beat
 received      task_received         the worker's main process, at each delivery
 started       task_prerun           the pool process that runs it
+progress      `Timeline.progress`   the pool process, each quarter of the way
 retried       task_retry            the pool process, with the reason and delay
-succeeded     task_success          the pool process
+succeeded     task_success          the pool process, with what it returned
 failed        task_failure          the pool process, with the exception
 ============  ====================  ==========================================
 
-The main process only notes the time of a receipt in the task's request: the
-pool process records it with `started`, so the process that takes messages
-off the broker never waits on a database.
+Every event is written by the pool process that runs the task. The publisher
+only stamps the times of the commit and of the publish into the message's
+headers, and the worker's main process the time of the receipt into the
+task's request; the pool process writes them, with `started`, at the first
+delivery of the message (a redelivered one carries the same stamps, and
+writes only its own receipt). So the web request that publishes, and the
+process that takes messages off the broker, never wait on a database: a row
+per publish cost a request 2 to 4 ms on SQLite (`make bench`, enqueue). The
+price: a message that no worker ever takes shows nothing on the page, which
+is what `make doctor` is for (a queue nobody consumes).
 
-The app records two more itself: `committed`, when the transaction that makes
-the task's work exist has committed (before the publish: that order is the
-point of `on_commit`), and `progress`, every quarter of the way
-(`Timeline.progress`).
-
-What the timeline makes visible: the commit comes before the publish; a retry
-waits its backoff (retried, then started again after the delay); a redelivery
-after a worker died is a second `received` of the same task id.
+What the timeline makes visible: the commit comes before the publish (the
+point of `on_commit`); a retry waits its backoff (retried, then started again
+after the delay); a redelivery after a worker died is a second `received` of
+the same task id.
 
 Recording is for people reading a page, never part of the work: a `record`
-that fails is logged and the publish or task goes on. Each `record` writes in
-its own short transaction, so a task that rolls back keeps its events.
-
-The publisher's two events (`committed`, `published`) are written by a thread of
-the process's own (`Writer`), not by the request that publishes: a web request
-pays for putting them on an in-memory queue, not for a database commit (which
-cost it 2 to 4 ms on SQLite, `make bench`'s enqueue figures). They are ordered
-by their times, so a worker's `received` written first still shows after them.
-Tests that read them at once turn it off (`Timeline.background = False`).
+that fails is logged and the task goes on. Each `record` writes in its own
+short transaction, so a task that rolls back keeps its events.
 """
 
 from __future__ import annotations
 
-import atexit
 import enum
 import logging
-import os
-import queue
 import reprlib
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -89,13 +84,20 @@ class Event:
 SubjectOf = Callable[[Sequence[Any], Mapping[str, Any]], int | None]
 Record = Callable[[Event], None]
 
-
-#: The message header that carries the time of the publish to after_task_publish.
+#: The message headers that carry the times of the commit and of the publish,
+#: and the commit's detail, to the worker (each also a field of its request).
+COMMITTED_AT = "timeline_committed_at"
+COMMITTED_DETAIL = "timeline_committed_detail"
 PUBLISHED_AT = "timeline_published_at"
 #: The request field that carries the time of a receipt to the pool process.
 RECEIVED_AT = "timeline_received_at"
 #: The request field that holds the quarter of the running task's last progress event.
 QUARTER = "timeline_quarter"
+
+#: The commit noted by `Timeline.committed` and not yet published:
+#: (subject, time, detail). A context variable: each thread and each asyncio
+#: task has its own, as each request does.
+_commit: ContextVar[tuple[int, str, str] | None] = ContextVar("timeline_commit", default=None)
 
 
 def first_argument(args: Sequence[Any], kwargs: Mapping[str, Any]) -> int | None:
@@ -110,58 +112,6 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-class Writer:
-    """Calls `record` with each event put, on a daemon thread of this process.
-
-    The thread starts at the first event in each process, so one forked from a
-    process that had a writer (gunicorn's workers, Celery's pool) starts its
-    own. What is still queued when the process exits is written first, for up
-    to `drain_seconds`.
-    """
-
-    def __init__(self, record: Record, *, drain_seconds: float = 2.0) -> None:
-        self.record = record
-        self.drain_seconds = drain_seconds
-        self._queue: queue.Queue[Event] = queue.Queue()
-        self._pid: int | None = None
-        self._lock = threading.Lock()
-
-    def put(self, event: Event) -> None:
-        if self._pid != os.getpid():
-            self._start()
-        self._queue.put(event)
-
-    def flush(self, timeout: float = 5.0) -> None:
-        """Wait until every event put so far is written (or `timeout` passes)."""
-        done = threading.Event()
-
-        def wait() -> None:
-            self._queue.join()
-            done.set()
-
-        threading.Thread(target=wait, daemon=True).start()
-        done.wait(timeout)
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._queue = queue.Queue()  # a forked child's copy may hold its parent's
-            self._pid = os.getpid()
-            threading.Thread(target=self._run, name="timeline-writer", daemon=True).start()
-            atexit.register(self.flush, self.drain_seconds)
-
-    def _run(self) -> None:
-        while True:
-            event = self._queue.get()
-            try:
-                self.record(event)
-            except Exception:
-                logger.exception("timeline: could not record %s of %s", event.kind, event.subject)
-            finally:
-                self._queue.task_done()
-
-
 class Timeline:
     """Records the timeline of the tasks named in `tasks` through `record`.
 
@@ -169,18 +119,13 @@ class Timeline:
     Call `connect()` once in every process that publishes or runs them.
     """
 
-    #: Write the publisher's events on the `Writer`'s thread (else in the caller).
-    background = True
-
     def __init__(self, tasks: Mapping[str, SubjectOf], record: Record) -> None:
         self.tasks = dict(tasks)
         self.record = record
-        self.writer = Writer(self._record)
 
     def connect(self) -> None:
         uid = f"shared.timeline.{id(self)}"
         signals.before_task_publish.connect(self._publishing, weak=False, dispatch_uid=uid)
-        signals.after_task_publish.connect(self._published, weak=False, dispatch_uid=uid)
         signals.task_received.connect(self._received, weak=False, dispatch_uid=uid)
         signals.task_prerun.connect(self._started, weak=False, dispatch_uid=uid)
         signals.task_retry.connect(self._retried, weak=False, dispatch_uid=uid)
@@ -191,7 +136,6 @@ class Timeline:
         uid = f"shared.timeline.{id(self)}"
         for signal in (
             signals.before_task_publish,
-            signals.after_task_publish,
             signals.task_received,
             signals.task_prerun,
             signals.task_retry,
@@ -200,11 +144,12 @@ class Timeline:
         ):
             signal.disconnect(dispatch_uid=uid)
 
-    # What the app records itself.
+    # What the app notes itself.
 
     def committed(self, subject: int, detail: str = "") -> None:
-        """Record that the transaction the task is published after has committed."""
-        self._publisher_event(Event(subject=subject, kind=Kind.COMMITTED, at=now(), detail=detail))
+        """Note that the transaction `subject`'s task is about to be published after has
+        committed: the next publish of a task of `subject` here carries the time."""
+        _commit.set((subject, now().isoformat(), detail))
 
     def progress(self, task: Task[Any, Any], subject: int, progress: Progress) -> None:
         """Record the progress of the running `task` each time it enters a new quarter."""
@@ -227,36 +172,27 @@ class Timeline:
 
     # Celery's signals.
 
-    def _publishing(self, sender: str | None = None, headers: Any = None, **_: Any) -> None:
-        # The time is taken before the message leaves: a worker may receive it
-        # before after_task_publish runs. A failed publish records nothing.
-        if headers is not None and (sender or headers.get("task")) in self.tasks:
-            headers[PUBLISHED_AT] = now().isoformat()
-
-    def _published(
-        self,
-        sender: str | None = None,
-        headers: Any = None,
-        body: Any = None,
-        routing_key: str = "",
-        **_: Any,
+    def _publishing(
+        self, sender: str | None = None, headers: Any = None, body: Any = None, **_: Any
     ) -> None:
-        headers = headers or {}
-        name = sender or headers.get("task")
-        if name not in self.tasks or PUBLISHED_AT not in headers:
+        # The publisher: stamp the message, write nothing. The time is taken
+        # before the message leaves, so it is before any worker's receipt.
+        if headers is None or (sender or headers.get("task")) not in self.tasks:
             return
         if headers.get("retries"):
             return  # a retry publishes its task again: `retried` says so, with the delay
-        args, kwargs = _arguments(body)
-        detail = f"to the {routing_key} queue" if routing_key else ""
-        if headers.get("eta"):
-            detail += f", to run at {headers['eta']}"
-        at = datetime.fromisoformat(headers[PUBLISHED_AT])
-        task_id = str(headers.get("id", ""))
-        self._task_event(name, task_id, args, kwargs, Kind.PUBLISHED, detail, at=at, later=True)
+        headers[PUBLISHED_AT] = now().isoformat()
+        commit = _commit.get()
+        if commit is None:
+            return
+        _commit.set(None)
+        name = sender or headers["task"]
+        subject, at, detail = commit
+        if self._subject(name, str(headers.get("id", "")), *_arguments(body)) == subject:
+            headers[COMMITTED_AT], headers[COMMITTED_DETAIL] = at, detail
 
     def _received(self, request: Any = None, **_: Any) -> None:
-        # The worker's main process: note the time, write nothing (see the module's doc).
+        # The worker's main process: note the time, write nothing.
         if request is not None and request.name in self.tasks:
             request.request_dict[RECEIVED_AT] = now().isoformat()
 
@@ -267,18 +203,36 @@ class Timeline:
             return
         request = task.request
         args, kwargs = args or (), kwargs or {}
+        subject = self._subject(task.name, task_id, args, kwargs)
+        if subject is None:
+            return
+        redelivered = bool((request.delivery_info or {}).get("redelivered"))
+
+        def event(kind: Kind, at: str | None, detail: str) -> None:
+            when = datetime.fromisoformat(at) if at else now()
+            self._record(Event(subject, kind, when, task_id, task.name, detail))
+
+        stamped = {field: getattr(request, field, None) for field in (COMMITTED_AT, PUBLISHED_AT)}
+        # Only the first delivery of the first message writes them: a redelivered
+        # one, or a retry's (which may carry the stamps along), finds them written.
+        if not redelivered and not request.retries:
+            if stamped[COMMITTED_AT]:
+                event(Kind.COMMITTED, stamped[COMMITTED_AT], getattr(request, COMMITTED_DETAIL, ""))
+            if stamped[PUBLISHED_AT]:
+                queue = (request.delivery_info or {}).get("routing_key") or ""
+                detail = f"to the {queue} queue" if queue else ""
+                if request.eta:
+                    detail += f", to run at {request.eta}"
+                event(Kind.PUBLISHED, stamped[PUBLISHED_AT], detail)
         received_at = getattr(request, RECEIVED_AT, None)
         if received_at is not None:
             parts = [f"by {request.hostname}"]
             if request.eta:
                 parts.append(f"held until {request.eta}")
-            if (request.delivery_info or {}).get("redelivered"):
+            if redelivered:
                 parts.append("redelivered")
-            at = datetime.fromisoformat(received_at)
-            detail = ", ".join(parts)
-            self._task_event(task.name, task_id, args, kwargs, Kind.RECEIVED, detail, at=at)
-        detail = f"attempt {(request.retries or 0) + 1} on {request.hostname}"
-        self._task_event(task.name, task_id, args, kwargs, Kind.STARTED, detail)
+            event(Kind.RECEIVED, received_at, ", ".join(parts))
+        event(Kind.STARTED, None, f"attempt {(request.retries or 0) + 1} on {request.hostname}")
 
     def _retried(
         self, sender: Any = None, request: Any = None, reason: Any = None, **_: Any
@@ -313,6 +267,15 @@ class Timeline:
         detail = f"{type(exception).__name__}: {exception}" if exception is not None else ""
         self._task_event(sender.name, task_id, args or (), kwargs or {}, Kind.FAILED, detail)
 
+    def _subject(
+        self, name: str, task_id: str, args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> int | None:
+        try:
+            return self.tasks[name](args, kwargs)
+        except (TypeError, ValueError, IndexError, KeyError):
+            logger.warning("timeline: no subject in the arguments of %s[%s]", name, task_id)
+            return None
+
     def _task_event(
         self,
         name: str,
@@ -321,29 +284,10 @@ class Timeline:
         kwargs: Mapping[str, Any],
         kind: Kind,
         detail: str,
-        *,
-        at: datetime | None = None,
-        later: bool = False,
     ) -> None:
-        try:
-            subject = self.tasks[name](args, kwargs)
-        except (TypeError, ValueError, IndexError, KeyError):
-            logger.warning("timeline: no subject in the arguments of %s[%s]", name, task_id)
-            return
-        if subject is None:
-            return
-        at = at or now()
-        event = Event(subject, kind, at, task_id=task_id, task_name=name, detail=detail)
-        if later:
-            self._publisher_event(event)
-        else:
-            self._record(event)
-
-    def _publisher_event(self, event: Event) -> None:
-        if self.background:
-            self.writer.put(event)
-        else:
-            self._record(event)
+        subject = self._subject(name, task_id, args, kwargs)
+        if subject is not None:
+            self._record(Event(subject, kind, now(), task_id, name, detail))
 
     def _record(self, event: Event) -> None:
         try:
