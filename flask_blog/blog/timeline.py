@@ -3,8 +3,8 @@
 `shared.timeline.Timeline` turns Celery's signals into events; `record` here
 writes each as an `ExportEvent`. The worker's pool process writes them all, in
 its task signals, which run outside the task's `__call__`, so there is no app
-context there: `record` pushes its own, every time. A new app context has its own Flask-SQLAlchemy session, so each event is
-written and committed on its own: an event of a task that rolls back stays,
+context there: `record` pushes its own, every time. A new app context has its
+own Flask-SQLAlchemy session, so each event is written and committed on its own: an event of a task that rolls back stays,
 and recording never commits the session of the view or the task around it.
 """
 
