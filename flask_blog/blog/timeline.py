@@ -4,8 +4,9 @@
 writes each as an `ExportEvent`. The worker's pool process writes them all, in
 its task signals, which run outside the task's `__call__`, so there is no app
 context there: `record` pushes its own, every time. A new app context has its
-own Flask-SQLAlchemy session, so each event is written and committed on its own: an event of a task that rolls back stays,
-and recording never commits the session of the view or the task around it.
+own Flask-SQLAlchemy session, so each event is written and committed on its
+own: an event of a task that rolls back stays, and recording never commits the
+session of the task around it.
 """
 
 from __future__ import annotations
