@@ -14,7 +14,7 @@ from typing import Any
 from celery.signals import worker_process_init
 
 from reports.config import settings
-from reports.db import engine
+from reports.db import engine, event_engine
 from reports.timeline import TIMELINE
 from shared.celery_app import create_celery_app
 
@@ -31,3 +31,4 @@ TIMELINE.connect()
 def _own_connection_pool(**_: Any) -> None:
     # A forked worker process must never share database connections with its parent.
     engine.dispose(close=False)
+    event_engine.dispose(close=False)

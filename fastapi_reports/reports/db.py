@@ -18,11 +18,11 @@ def _enable_sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _make_engine() -> Any:
+def _make_engine(*, lock_timeout: float = 15) -> Any:
     url = settings.database_url
     if url.startswith("sqlite"):
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-        sqlite_engine = create_engine(url, connect_args={"timeout": 15})
+        sqlite_engine = create_engine(url, connect_args={"timeout": lock_timeout})
         event.listen(sqlite_engine, "connect", _enable_sqlite_wal)
         return sqlite_engine
     return create_engine(url, pool_pre_ping=True)
@@ -30,6 +30,13 @@ def _make_engine() -> Any:
 
 engine = _make_engine()
 SessionLocal = sessionmaker(engine, expire_on_commit=False)
+#: The timeline's events (reports/timeline.py). On SQLite they wait at most 1 s for
+#: the write lock, not the 15 s a build's writes wait: they come before the task's
+#: work, and a database whose writes are held must not hold a task up event after
+#: event (an event that cannot wait is dropped, and logged). PostgreSQL's inserts
+#: wait for no other writer: there it is the same engine.
+event_engine = _make_engine(lock_timeout=1) if engine.dialect.name == "sqlite" else engine
+EventSession = sessionmaker(event_engine, expire_on_commit=False)
 
 
 def commit_asynchronously(session: Session) -> None:

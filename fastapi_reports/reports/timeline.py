@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from reports.db import SessionLocal, commit_asynchronously
+from reports.db import EventSession, commit_asynchronously
 from reports.models import EVENT_DETAIL_LENGTH, ReportEvent
 from shared.timeline import Event, Timeline, first_argument
 
@@ -29,7 +29,7 @@ def report_of_merge(args: Sequence[Any], kwargs: Mapping[str, Any]) -> int | Non
 
 def record(event: Event) -> None:
     """Write `event` as a row of its report, in a session and transaction of its own."""
-    with SessionLocal() as session:
+    with EventSession() as session:
         commit_asynchronously(session)  # an event lost in a crash is no harm: never wait
         session.add(
             ReportEvent(
