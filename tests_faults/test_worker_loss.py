@@ -22,7 +22,7 @@ import signal
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -98,12 +98,15 @@ def test_a_worker_killed_mid_task_comes_back_and_each_task_completes_once(
     killed: dict[str, int] = {}
 
     # The report: queued while its worker is stopped, then started while the
-    # test holds the database's writes, so its run waits at its first write.
-    with stopped("reports-worker", var):
-        requested = reports_user.request_report()
-        assert requested.status_code == 202, requested.text
-        report = requested.json()["id"]
-    with writes_held(reports_db):
+    # test holds the database's writes, so its run waits at its first write. The
+    # writes are held before the worker starts: it may be ready, and done with so
+    # small a report, before its start command returns.
+    with ExitStack() as holding:
+        with stopped("reports-worker", var):
+            requested = reports_user.request_report()
+            assert requested.status_code == 202, requested.text
+            report = requested.json()["id"]
+            holding.enter_context(writes_held(reports_db))
         [(task_id,)] = query(reports_db, "SELECT task_id FROM reports WHERE id = ?", report)
         started = lambda: flower_state(config, task_id) == "STARTED"  # noqa: E731
         wait_for("the report's task started", started, timeout=RECOVERY_SECONDS)
