@@ -132,18 +132,6 @@ class Timeline:
         signals.task_success.connect(self._succeeded, weak=False, dispatch_uid=uid)
         signals.task_failure.connect(self._failed, weak=False, dispatch_uid=uid)
 
-    def disconnect(self) -> None:
-        uid = f"shared.timeline.{id(self)}"
-        for signal in (
-            signals.before_task_publish,
-            signals.task_received,
-            signals.task_prerun,
-            signals.task_retry,
-            signals.task_success,
-            signals.task_failure,
-        ):
-            signal.disconnect(dispatch_uid=uid)
-
     # What the app notes itself.
 
     def committed(self, subject: int, detail: str = "") -> None:
