@@ -190,9 +190,6 @@ class Term:
     needle: str
     exclude: bool
 
-    def matches(self, entry: Entry) -> bool:
-        return (self.needle in self.haystack(entry)) != self.exclude
-
 
 class QueryError(ValueError):
     """A search this catcher cannot answer as Mailpit would."""
@@ -310,6 +307,7 @@ class Index:
         self._lock = threading.Lock()
         self._entries = sorted(entries, key=_order)  # oldest first
         self._by_id = {entry.summary["ID"]: entry for entry in self._entries}
+        self._unread = sum(not entry.read for entry in self._entries)  # kept, not counted per call
 
     @classmethod
     def load(cls, maildir: Path) -> Index:
@@ -339,6 +337,7 @@ class Index:
         with self._lock:
             bisect.insort(self._entries, entry, key=_order)
             self._by_id[summary["ID"]] = entry
+            self._unread += 1
             with self._file.open("a", encoding="utf-8") as out:
                 out.write(json.dumps(summary) + "\n")
 
@@ -346,14 +345,22 @@ class Index:
         """Mailpit's answer to a search for `terms` (all messages if none): newest first,
         `limit` of the matches from `start`, and the counts of the box and of the matches."""
         with self._lock:
-            matches = [e for e in reversed(self._entries) if all(t.matches(e) for t in terms)]
+            matches = self._entries[::-1]
+            for term in terms:  # one pass a term over what is left: a few ms for 10k messages
+                needle, exclude = term.needle, term.exclude
+                matches = [
+                    entry
+                    for entry, haystack in zip(matches, map(term.haystack, matches), strict=True)
+                    if (needle in haystack) != exclude
+                ]
             page = [entry.listed() for entry in matches[start : start + limit]]
+            unread = sum(not entry.read for entry in matches) if terms else self._unread
             return {
                 "total": len(self._entries),
-                "unread": sum(not entry.read for entry in self._entries),
+                "unread": self._unread,
                 "count": len(page),
                 "messages_count": len(matches),
-                "messages_unread": sum(not entry.read for entry in matches),
+                "messages_unread": unread,
                 "start": start,
                 "tags": [],
                 "messages": page,
@@ -373,8 +380,10 @@ class Index:
                 data = entry.path.read_bytes()
             except FileNotFoundError:  # deleted behind the catcher's back
                 self._entries.remove(self._by_id.pop(key))
+                self._unread -= not entry.read
                 return None
             if not entry.read:
+                self._unread -= 1
                 read_path = _read_path(entry.path)
                 entry.path.rename(read_path)
                 entry.path, entry.read = read_path, True
@@ -388,6 +397,7 @@ class Index:
             for entry in doomed:
                 entry.path.unlink(missing_ok=True)
             self._entries = [e for e in self._entries if e.summary["ID"] in self._by_id]
+            self._unread = sum(not entry.read for entry in self._entries)
             # The index file keeps their summaries: the next start drops them, their files gone.
 
     def _write_index_file(self) -> None:

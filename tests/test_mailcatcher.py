@@ -243,6 +243,24 @@ def test_opening_a_message_marks_it_read_in_the_maildir(catcher: Catcher) -> Non
     assert [path.name for path in (catcher.maildir / "cur").iterdir()] == [f"{newest['ID']}:2,S"]
 
 
+def test_the_unread_counts_follow_reads_deletes_and_restarts(catcher: Catcher) -> None:
+    catcher.send_all([email("Order 1"), email("Order 2"), email("Invoice 3")])
+
+    def counts() -> tuple[int, int, int]:
+        found = catcher.get("/api/v1/search", query="order")
+        return catcher.get("/api/v1/messages")["unread"], found["unread"], found["messages_unread"]
+
+    assert counts() == (3, 3, 2)
+    order_2, order_1 = (m["ID"] for m in catcher.get("/api/v1/search", query="order")["messages"])
+    catcher.get(f"/api/v1/message/{order_1}")
+    catcher.get(f"/api/v1/message/{order_1}")  # read again: still one message read
+    assert counts() == (2, 2, 1)
+    httpx2.request("DELETE", f"{catcher.base}/api/v1/messages", json={"IDs": [order_2]})
+    assert counts() == (1, 1, 0)
+    catcher.restart()
+    assert counts() == (1, 1, 0)
+
+
 def test_messages_in_the_maildir_before_start_up_are_listed(stopped_catcher: Catcher) -> None:
     box = mailbox.Maildir(stopped_catcher.maildir, create=True)
     received = [datetime(2024, 5, 6, 7, 8, 9, 123456 + n, tzinfo=UTC) for n in range(3)]
