@@ -69,7 +69,7 @@ from bench.postgres import private_postgres
 # the task's files and the Celery app are the bench's there (in the parent they are unused).
 from reports.celery_app import celery_app
 from reports.config import Settings
-from reports.db import SessionLocal
+from reports.db import SessionLocal, make_engine
 from reports.models import (
     Base,
     Period,
@@ -141,8 +141,16 @@ def _fill_statement(dialect: str) -> str:
 
 
 def engine_for(url: str) -> Engine:
-    """An engine of its own for `url` (a plain postgresql:// URL uses psycopg 3, as in the app)."""
-    return create_engine(Settings(reports_database_url=url).database_url)
+    """An engine of its own for `url` (a plain postgresql:// URL uses psycopg 3, as in the app).
+
+    PostgreSQL's connections are made as the app makes them (`make_engine`: custom
+    plans); SQLite's stay in its default journal mode, so the bulk load does not
+    go through a write-ahead log as large as the table.
+    """
+    database_url = Settings(reports_database_url=url).database_url
+    if database_url.startswith("sqlite"):
+        return create_engine(database_url)
+    return make_engine(database_url)
 
 
 def fill_sales(url: str, rows: int) -> None:

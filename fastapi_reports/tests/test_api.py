@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import QueuePool
 
 from reports import service
 from reports.api.routes import reports as reports_api
@@ -176,6 +177,7 @@ def test_an_open_event_stream_holds_no_database_connection(
         lines = response.iter_lines()
         assert next(lines) == "event: progress"
         # The request's session closed when the handler returned (SessionDep's scope).
+        assert isinstance(engine.pool, QueuePool)
         assert engine.pool.checkedout() == 0
         with SessionLocal.begin() as session:
             session.execute(update(Report).values(status=ReportStatus.DONE))
