@@ -31,7 +31,12 @@ With --split, the same report is then requested as POST /api/reports requests it
 (`request_report`) and built by a real `celery worker` of the reports app with
 that many prefork processes, on the broker given (a Redis database of the bench's
 own: the stack's workers never see its queue), which cuts it into parts run as a
-chord (reports/parts.py); it is timed until the report's row says done. `make bench`
+chord (reports/parts.py); it is timed until the report's row says done. On
+PostgreSQL the split is measured twice: as the server is configured (a slice's
+query may run in parallel worker processes of PostgreSQL's own, which on a
+machine of few cores already keep every core busy with one report), and with each
+query in one process (`max_parallel_workers_per_gather` 0 for the database), as
+on a server whose cores other work shares. `make bench`
 (`figures`) runs 100k, 1M and 10M sales on SQLite and on a private PostgreSQL
 server (bench/postgres.py), and the split at 10M with 1, 2 and 4 processes.
 """
@@ -352,6 +357,22 @@ def in_fresh_process(function: Callable[..., dict[str, Any]], *args: Any) -> dic
         return pool.submit(function, *args).result()
 
 
+#: PostgreSQL's parallel query off, for the split measured with one core a query.
+ONE_CORE_A_QUERY = "max_parallel_workers_per_gather"
+
+
+def one_core_a_query(url: str, on: bool) -> None:
+    """Make new connections to the database at `url` run each query in one process
+    (`max_parallel_workers_per_gather` 0), or, `on` False, as configured again.
+    """
+    engine = engine_for(url)
+    database = engine.url.database
+    setting = f"SET {ONE_CORE_A_QUERY} = 0" if on else f"RESET {ONE_CORE_A_QUERY}"
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql(f'ALTER DATABASE "{database}" {setting}')
+    engine.dispose()
+
+
 def run(
     url: str | None,
     sizes: list[int],
@@ -361,7 +382,8 @@ def run(
     broker_url: str | None,
 ) -> list[dict[str, Any]]:
     """Fill and measure each size in turn at `url` (None: a temporary SQLite file each),
-    and at the largest size the split over each count of processes in `split`.
+    and at the largest size the split over each count of processes in `split`; on
+    PostgreSQL that split again with each query in one process (`split_one_core`).
     """
     results = []
     with tempfile.TemporaryDirectory(prefix="reports-bench-") as directory:
@@ -384,6 +406,15 @@ def run(
                             in_fresh_process(measure_split, processes, repeat, log)
                             for processes in split
                         ]
+                        if url is not None:
+                            one_core_a_query(url, on=True)
+                            try:
+                                result["split_one_core"] = [
+                                    in_fresh_process(measure_split, processes, repeat, log)
+                                    for processes in split
+                                ]
+                            finally:
+                                one_core_a_query(url, on=False)
             results.append(result)
     return results
 
@@ -462,17 +493,34 @@ def database_figures(database: str, results: list[dict[str, Any]]) -> list[Figur
             comparison=", ".join(f"{mib:.1f} MiB at {sales:,}" for sales, mib in grown.items()),
         )
     )
-    split = {run["processes"]: run for run in large["split"]}
+    found += split_figures(database, large["split"], large["task_s"])
+    if "split_one_core" in large:
+        found += split_figures(
+            f"{database}, each query in one process ({ONE_CORE_A_QUERY} = 0)",
+            large["split_one_core"],
+        )
+    return found
+
+
+def split_figures(
+    label: str, runs: list[dict[str, Any]], one_task_s: float | None = None
+) -> list[Figure]:
+    """The figures of the split at the largest size: its time with each count of
+    processes, and 2 processes against 1.
+    """
+    found = []
+    split = {run["processes"]: run for run in runs}
+    in_one_go = f" (one task in one go: {one_task_s} s)" if one_task_s is not None else ""
     for processes, run_ in split.items():
         found.append(
             Figure(
-                f"{database}: {SIZES[-1]:,} sales in {'/'.join(map(str, run_['parts']))} parts,"
+                f"{label}: {SIZES[-1]:,} sales in {'/'.join(map(str, run_['parts']))} parts,"
                 f" a worker of {processes} process{'es' if processes > 1 else ''}",
                 run_["seconds"],
                 "s",
                 comparison=(
                     "POST /api/reports's request_report to the row's done; median of 3 after a"
-                    f" warm-up (one task in one go: {large['task_s']} s)"
+                    f" warm-up{in_one_go}"
                 ),
                 samples=tuple(run_["samples"]),
             )
@@ -480,7 +528,7 @@ def database_figures(database: str, results: list[dict[str, Any]]) -> list[Figur
     one, two = split[1]["seconds"], split[2]["seconds"]
     found.append(
         Figure(
-            f"{database}: the split report with 2 processes / with 1",
+            f"{label}: the split report with 2 processes / with 1",
             round(two / one, 3),
             "x",
             0.9,
