@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blog import account, auth, health, posts, release, seed, timeline
 from blog.celery_app import celery_init_app
-from blog.extensions import csrf, db, login_manager, migrate
+from blog.extensions import csrf, db, init_db, login_manager, migrate
 from blog.models import User
 from blog.settings import BlogSettings
 from blog.urls import IdConverter
@@ -33,7 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Also creates VAR_DIR and VAR_DIR/blog, where the SQLite file and beat's schedule live.
     Path(app.config["EXPORT_DIR"]).mkdir(parents=True, exist_ok=True)
 
-    db.init_app(app)
+    init_db(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     login_manager.init_app(app)
     csrf.init_app(app)

@@ -6,10 +6,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import flask_login
+from flask import Flask
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
+from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -25,6 +27,24 @@ login_manager.login_view = "auth.login"
 csrf = CSRFProtect()
 
 View = TypeVar("View", bound=Callable[..., Any])
+
+
+def init_db(app: Flask) -> None:
+    """Bind `db` to `app`; a SQLite database gets the pragmas every connection needs."""
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # Write-ahead log: the export page reads the export's progress while the
+    # worker writes it, and neither waits for the other's transaction to end.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # SQLite ignores foreign keys, ON DELETE CASCADE included (models.py), unless asked.
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
 
 
 def login_required(view: View) -> View:
