@@ -27,7 +27,7 @@ from reports.models import Period, Report, ReportFormat, ReportStatus
 from reports.notify import post_notices
 from reports.parts import DateRange, PartsMismatchError, PartTotals, merge_parts, split_into_parts
 from reports.runs import PartRun, Run, RunSupersededError
-from reports.sales import DayTotals, Summary, date_slices, paced_slices, summarize_slice
+from reports.sales import DayTotals, Summary, paced_slices, summarize_slice
 from reports.timeline import TIMELINE
 from reports.writers import write_report
 from shared.celery_app import IDEMPOTENT, MAX_RETRY_DELAY
@@ -206,12 +206,15 @@ def _build_part(task: Task[Any, Any], part: PartRun) -> PartTotals | None:
             )
             return None
         # Every slice ends in a conditional write, as in the single task: a cancel,
-        # the reaper or a retry stops the part there, before its next slice.
+        # the reaper or a retry stops the part there, before its next slice. The
+        # slices grow while they are quick, as the single task's do: fewer queries
+        # and progress writes, and a split report at 10M sales about a tenth faster
+        # on PostgreSQL than with a query every 31 days.
         reporter = ProgressReporter(
             task, part.days, on_update=lambda progress: part.store_progress(session, progress)
         )
         days: list[DayTotals] = []
-        for first, last in date_slices(part.first_day, part.last_day):
+        for first, last in paced_slices(part.first_day, part.last_day):
             days += summarize_slice(session, first, last)
             message = f"Added up the sales from {first.isoformat()} to {last.isoformat()}"
             reporter.update((last - part.first_day).days + 1, message, force=True)
