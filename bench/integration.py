@@ -19,7 +19,8 @@ trips end the same way; the shop's own `ping` through its database is reported
 apart, for what it is. A fifth variant, the bare task in an app built by
 `shared.celery_app.create_celery_app` with nothing else, separates what the shared
 configuration costs (task events, the STARTED state, extended results, the request
-id header) from what each framework's wiring adds.
+id header) from what each framework's wiring adds, and a sixth, the same app with task
+events and the STARTED state turned off (bench.unmonitored), what that monitoring costs.
 
 One client process per variant (`python -m bench.integration client VARIANT`) imports
 its app once and times calls when asked, so that every variant is measured warm and
@@ -51,6 +52,7 @@ from shared.settings import SharedSettings
 WORKERS: dict[str, tuple[str, Path]] = {
     "bare": ("bench.bare", ROOT),
     "vetted": ("bench.vetted", ROOT),
+    "unmonitored": ("bench.unmonitored", ROOT),
     "shop": ("config.celery_app", APP_DIRS["shop"]),
     "blog": ("make_celery", APP_DIRS["blog"]),
     "reports": ("reports.celery_app", APP_DIRS["reports"]),
@@ -116,6 +118,8 @@ def round_trip(variant: str) -> Callable[[], object]:
         task = use_redis_results(app)
     elif variant == "bare":
         from bench.bare import noop as task
+    elif variant == "unmonitored":
+        from bench.unmonitored import noop as task
     else:
         from bench.vetted import noop as task
     name = queue(variant)
@@ -266,6 +270,16 @@ def figures(
             comparison=f"{ms('vetted')} against {ms('bare')}; median of per-round ratios, {rounds}",
             samples=tuple(
                 r / b for r, b in zip(per_round["vetted"], per_round["bare"], strict=True)
+            ),
+        ),
+        Figure(
+            "  the shared configuration without task events and the STARTED state / bare app",
+            stats.paired_ratio(per_round["unmonitored"], per_round["bare"]),
+            "x",
+            comparison=f"{ms('unmonitored')} against {ms('bare')}: what the rest of it costs;"
+            " worker_send_task_events and task_track_started off (bench.unmonitored)",
+            samples=tuple(
+                u / b for u, b in zip(per_round["unmonitored"], per_round["bare"], strict=True)
             ),
         ),
     ]
