@@ -2,46 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import Connection
 
 from reports.config import settings
 from reports.db import engine
 from reports.models import Base
+from shared.sqlite import foreign_keys_off
 
 if context.config.config_file_name is not None:
     fileConfig(context.config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
-
-
-@contextmanager
-def foreign_keys_off(connection: Connection) -> Iterator[None]:
-    """On SQLite, foreign keys unenforced for the migration, checked at its end.
-
-    Batch mode (SQLite has almost no ALTER TABLE) copies a table, drops the old
-    one and renames the copy: with foreign keys enforced, the DROP would delete
-    every row that refers to the table (ON DELETE CASCADE), as Alembic's batch
-    documentation warns. SQLite ignores the pragma inside a transaction: it is
-    set before the migration's, and set back on for the connection's next user.
-    """
-    if connection.dialect.name != "sqlite":
-        yield
-        return
-    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-    connection.commit()
-    try:
-        yield
-        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
-        if broken:
-            raise RuntimeError(f"the migration left rows whose references are gone: {broken}")
-    finally:
-        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
-        connection.commit()
 
 
 def run_migrations_offline() -> None:

@@ -8,15 +8,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from reports.config import settings
-
-
-def _enable_sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets the web app read a report's progress while the worker writes it.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
+from shared.sqlite import sqlite_pragmas
 
 #: How every PostgreSQL connection of the app starts. psycopg prepares a statement
 #: on the server once it has run five times, and after five more runs PostgreSQL
@@ -34,7 +26,7 @@ def make_engine(url: str, *, lock_timeout: float = 15, **options: Any) -> Engine
     """
     if url.startswith("sqlite"):
         sqlite_engine = create_engine(url, connect_args={"timeout": lock_timeout}, **options)
-        event.listen(sqlite_engine, "connect", _enable_sqlite_wal)
+        event.listen(sqlite_engine, "connect", sqlite_pragmas)
         return sqlite_engine
     return create_engine(url, connect_args=POSTGRESQL_CONNECT_ARGS, **options)
 

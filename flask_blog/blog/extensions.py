@@ -14,6 +14,8 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase
 
+from shared.sqlite import sqlite_pragmas
+
 
 class Base(DeclarativeBase):
     pass
@@ -34,17 +36,7 @@ def init_db(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            event.listen(db.engine, "connect", _sqlite_pragmas)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # Write-ahead log: the export page reads the export's progress while the
-    # worker writes it, and neither waits for the other's transaction to end.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    # SQLite ignores foreign keys, ON DELETE CASCADE included (models.py), unless asked.
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+            event.listen(db.engine, "connect", sqlite_pragmas)
 
 
 def login_required(view: View) -> View:

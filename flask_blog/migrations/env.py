@@ -7,14 +7,13 @@ so the migrations use the database the app is configured with.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from logging.config import fileConfig
 from typing import Any
 
 from alembic import context
 from flask import current_app
-from sqlalchemy import Connection
+
+from shared.sqlite import foreign_keys_off
 
 config = context.config
 if config.config_file_name is not None:
@@ -41,30 +40,6 @@ def skip_empty_revisions(context: Any, revision: Any, directives: list[Any]) -> 
         directives[:] = []
         logger.info("No changes in schema detected.")
 
-
-@contextmanager
-def foreign_keys_off(connection: Connection) -> Iterator[None]:
-    """On SQLite, foreign keys unenforced for the migration, checked at its end.
-
-    Batch mode (SQLite has almost no ALTER TABLE) copies a table, drops the old
-    one and renames the copy: with foreign keys enforced, the DROP would delete
-    every row that refers to the table (ON DELETE CASCADE), as Alembic's batch
-    documentation warns. SQLite ignores the pragma inside a transaction: it is
-    set before the migration's, and set back on for the connection's next user.
-    """
-    if connection.dialect.name != "sqlite":
-        yield
-        return
-    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-    connection.commit()
-    try:
-        yield
-        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
-        if broken:
-            raise RuntimeError(f"the migration left rows whose references are gone: {broken}")
-    finally:
-        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
-        connection.commit()
 
 
 def run_migrations_online() -> None:
