@@ -24,6 +24,7 @@ from reports.config import settings
 from reports.db import SessionLocal
 from reports.models import Report, ReportPart, User
 from reports.parts import MAX_PARTS, split_into_parts
+from reports.sales import SLICE_DAYS, SLICE_SECONDS
 from reports.schemas import MAX_SPAN_DAYS
 from reports.tasks import TOOK_TOO_LONG, build_report
 from shared.testing import start_worker, wait_until
@@ -35,6 +36,9 @@ FIRST_DAY = TODAY - dt.timedelta(days=MAX_SPAN_DAYS)
 PARTS = split_into_parts(FIRST_DAY, TODAY)
 FINISHED = {"done", "failed", "cancelled"}
 ReadEvents = Callable[[int], list[dict[str, Any]]]
+# Each slice slower than the pace slices aim for, so they never grow past SLICE_DAYS:
+# a part lasts 9 slices, long enough to be watched, cancelled or failed mid-way.
+SLOW_SLICE = str(SLICE_SECONDS * 1.2)
 
 
 @contextmanager
@@ -146,7 +150,7 @@ def test_progress_sums_the_parts_and_streams_to_the_browser(
 ) -> None:
     monkeypatch.setattr(reports_api, "POLL_SECONDS", 0.1)
     snapshots: list[list[tuple[dt.date, int, int]]] = []
-    with worker(private_broker, SLOW_SLICE_SECONDS="0.1"):
+    with worker(private_broker, SLOW_SLICE_SECONDS=SLOW_SLICE):
         location = request_longest(client)
         report_id = report_id_of(location)
         stop = threading.Event()
@@ -175,7 +179,7 @@ def test_a_cancel_stops_every_part_and_nothing_is_written(
     client: TestClient, alice: User, private_broker: dict[str, str], tmp_path: Path
 ) -> None:
     log = tmp_path / "worker.log"
-    with worker(private_broker, log=log, SLOW_SLICE_SECONDS="0.1"):
+    with worker(private_broker, log=log, SLOW_SLICE_SECONDS=SLOW_SLICE):
         location = request_longest(client)
         report_id = report_id_of(location)
         wait_until(lambda: any(days for _, days, _ in parts_of(report_id)), timeout=30)
@@ -200,8 +204,8 @@ def test_a_failing_part_fails_the_report_with_its_message_and_a_retry_builds_it(
 ) -> None:
     log = tmp_path / "worker.log"
     # The second slice of the second part fails, while the first part runs beside it.
-    second_slice = PARTS[1][0] + dt.timedelta(days=31)
-    failing = {"SLOW_SLICE_SECONDS": "0.1", "FAIL_SLICE_FROM": str(second_slice)}
+    second_slice = PARTS[1][0] + dt.timedelta(days=SLICE_DAYS)
+    failing = {"SLOW_SLICE_SECONDS": SLOW_SLICE, "FAIL_SLICE_FROM": str(second_slice)}
     with worker(private_broker, log=log, **failing):
         location = request_longest(client)
         report = finished(client, location)
@@ -217,7 +221,7 @@ def test_a_failing_part_fails_the_report_with_its_message_and_a_retry_builds_it(
     before_retry = parts_of(report_id)
     (_, part_1, _), (_, part_2, _), *queued = before_retry
     assert 0 < part_1 < (PARTS[0][1] - PARTS[0][0]).days + 1  # it stopped before its end
-    assert part_2 == 31  # its first slice, and no more
+    assert part_2 == SLICE_DAYS  # its first slice, and no more
     assert [runs for _, _, runs in queued] == [0, 0]  # they never started
 
     # Try again: a new run under a new message builds it; the old run's parts stay as they were.
