@@ -357,22 +357,6 @@ def in_fresh_process(function: Callable[..., dict[str, Any]], *args: Any) -> dic
         return pool.submit(function, *args).result()
 
 
-#: PostgreSQL's parallel query off, for the split measured with one core a query.
-ONE_CORE_A_QUERY = "max_parallel_workers_per_gather"
-
-
-def one_core_a_query(url: str, on: bool) -> None:
-    """Make new connections to the database at `url` run each query in one process
-    (`max_parallel_workers_per_gather` 0), or, `on` False, as configured again.
-    """
-    engine = engine_for(url)
-    database = engine.url.database
-    setting = f"SET {ONE_CORE_A_QUERY} = 0" if on else f"RESET {ONE_CORE_A_QUERY}"
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.exec_driver_sql(f'ALTER DATABASE "{database}" {setting}')
-    engine.dispose()
-
-
 def run(
     url: str | None,
     sizes: list[int],
@@ -382,8 +366,7 @@ def run(
     broker_url: str | None,
 ) -> list[dict[str, Any]]:
     """Fill and measure each size in turn at `url` (None: a temporary SQLite file each),
-    and at the largest size the split over each count of processes in `split`; on
-    PostgreSQL that split again with each query in one process (`split_one_core`).
+    and at the largest size the split over each count of processes in `split`.
     """
     results = []
     with tempfile.TemporaryDirectory(prefix="reports-bench-") as directory:
@@ -406,15 +389,6 @@ def run(
                             in_fresh_process(measure_split, processes, repeat, log)
                             for processes in split
                         ]
-                        if url is not None:
-                            one_core_a_query(url, on=True)
-                            try:
-                                result["split_one_core"] = [
-                                    in_fresh_process(measure_split, processes, repeat, log)
-                                    for processes in split
-                                ]
-                            finally:
-                                one_core_a_query(url, on=False)
             results.append(result)
     return results
 
@@ -493,24 +467,15 @@ def database_figures(database: str, results: list[dict[str, Any]]) -> list[Figur
             comparison=", ".join(f"{mib:.1f} MiB at {sales:,}" for sales, mib in grown.items()),
         )
     )
-    found += split_figures(database, large["split"], large["task_s"])
-    if "split_one_core" in large:
-        found += split_figures(
-            f"{database}, each query in one process ({ONE_CORE_A_QUERY} = 0)",
-            large["split_one_core"],
-        )
-    return found
+    return found + split_figures(database, large["split"], large["task_s"])
 
 
-def split_figures(
-    label: str, runs: list[dict[str, Any]], one_task_s: float | None = None
-) -> list[Figure]:
+def split_figures(label: str, runs: list[dict[str, Any]], one_task_s: float) -> list[Figure]:
     """The figures of the split at the largest size: its time with each count of
     processes, and 2 processes against 1.
     """
     found = []
     split = {run["processes"]: run for run in runs}
-    in_one_go = f" (one task in one go: {one_task_s} s)" if one_task_s is not None else ""
     for processes, run_ in split.items():
         found.append(
             Figure(
@@ -520,7 +485,7 @@ def split_figures(
                 "s",
                 comparison=(
                     "POST /api/reports's request_report to the row's done; median of 3 after a"
-                    f" warm-up{in_one_go}"
+                    f" warm-up (one task in one go: {one_task_s} s)"
                 ),
                 samples=tuple(run_["samples"]),
             )

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from bench.harness import BenchError
 from bench.postgres import private_postgres, server_binaries
-from bench.reports import FIRST_DAY, TODAY, engine_for, fill_sales, one_core_a_query
+from bench.reports import FIRST_DAY, TODAY, engine_for, fill_sales
 from reports.models import Sale
 from reports.seed import PRODUCTS, REGIONS
 
@@ -78,22 +78,3 @@ def test_the_sales_generated_in_postgresql_are_like_the_demo_data() -> None:
     needs_postgresql()
     with private_postgres("reports_bench") as url:
         check_filled(url)
-
-
-def test_the_split_can_run_each_query_in_one_process() -> None:
-    needs_postgresql()
-
-    def parallel_workers(url: str) -> str:
-        engine = engine_for(url)  # a new connection: the database's settings apply
-        with engine.connect() as connection:
-            setting = connection.exec_driver_sql("SHOW max_parallel_workers_per_gather")
-            value = str(setting.scalar_one())
-        engine.dispose()
-        return value
-
-    with private_postgres("reports_bench") as url:
-        configured = parallel_workers(url)
-        one_core_a_query(url, on=True)
-        assert parallel_workers(url) == "0" != configured
-        one_core_a_query(url, on=False)
-        assert parallel_workers(url) == configured

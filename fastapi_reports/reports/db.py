@@ -63,3 +63,19 @@ def commit_asynchronously(session: Session) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
+def query_in_one_process(session: Session) -> None:
+    """Run this transaction's queries without PostgreSQL's parallel workers.
+
+    For a split report's parts, where the Celery worker's processes are the
+    parallelism: each part is one backend on one core, so a report uses as many
+    cores as the worker has processes. With parallel query left on, each part's
+    slice already ran on three backends (a leader and two workers), and on this
+    project's 2-core machines a split over 2 worker processes took 1.12 times
+    what 1 process took; with it off, 0.54 (bench/reports.py, 10M sales). The
+    single task keeps parallel query: it is the only query of its report. SQLite
+    runs every query in its caller's thread.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))

@@ -15,7 +15,7 @@ from unittest.mock import patch
 import pytest
 from celery import Task
 from celery.exceptions import ChordError, TimeLimitExceeded
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from reports import service, tasks
@@ -483,3 +483,28 @@ def test_the_errback_fails_the_report_a_part_could_not_fail_itself(
         ("failed", NOT_BUILT),
     ]
     assert reload(session, late).status == ReportStatus.RUNNING
+
+
+def test_a_parts_queries_run_in_one_database_process_and_the_single_tasks_in_several(
+    session: Session, split_report: Report, bob: User, make_report: MakeReport
+) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("parallel query is PostgreSQL's")
+    workers: list[str] = []
+    summarize = summarize_slice
+
+    def note(session_: Session, date_from: dt.date, date_to: dt.date) -> Any:
+        query = text("SELECT current_setting('max_parallel_workers_per_gather')")
+        workers.append(str(session_.scalar(query)))
+        return summarize(session_, date_from, date_to)
+
+    with patch.object(tasks, "summarize_slice", note):
+        assert run_part(split_report, 0) is not None
+        parts = len(workers)
+        assert build_report(make_report(bob).id) == "done"
+    configured = str(session.scalar(text("SHOW max_parallel_workers_per_gather")))
+    assert configured != "0"
+    # The part's every slice in one process; the single task's with the server's workers.
+    assert workers[:parts] == ["0"] * parts
+    assert workers[parts:] == [configured] * (len(workers) - parts)
+    assert len(workers) > parts
