@@ -19,8 +19,10 @@ trips end the same way; the shop's own `ping` through its database is reported
 apart, for what it is. A fifth variant, the bare task in an app built by
 `shared.celery_app.create_celery_app` with nothing else, separates what the shared
 configuration costs (task events, the STARTED state, extended results, the request
-id header) from what each framework's wiring adds, and a sixth, the same app with task
-events and the STARTED state turned off (bench.unmonitored), what that monitoring costs.
+id header) from what each framework's wiring adds; three more, the same app with task
+events, the STARTED state or both turned off (bench.unmonitored), what each part of
+that monitoring costs. The task events' share includes the running Flower's work:
+it receives every event, on the same cores.
 
 One client process per variant (`python -m bench.integration client VARIANT`) imports
 its app once and times calls when asked, so that every variant is measured warm and
@@ -53,6 +55,8 @@ WORKERS: dict[str, tuple[str, Path]] = {
     "bare": ("bench.bare", ROOT),
     "vetted": ("bench.vetted", ROOT),
     "unmonitored": ("bench.unmonitored", ROOT),
+    "without_events": ("bench.unmonitored:without_events", ROOT),
+    "without_started": ("bench.unmonitored:without_started", ROOT),
     "shop": ("config.celery_app", APP_DIRS["shop"]),
     "blog": ("make_celery", APP_DIRS["blog"]),
     "reports": ("reports.celery_app", APP_DIRS["reports"]),
@@ -120,6 +124,10 @@ def round_trip(variant: str) -> Callable[[], object]:
         from bench.bare import noop as task
     elif variant == "unmonitored":
         from bench.unmonitored import noop as task
+    elif variant == "without_events":
+        from bench.unmonitored import without_events_noop as task
+    elif variant == "without_started":
+        from bench.unmonitored import without_started_noop as task
     else:
         from bench.vetted import noop as task
     name = queue(variant)
@@ -248,6 +256,18 @@ def figures(
     def ms(variant: str) -> str:
         return f"{stats.median(samples[variant]):.2f} ms"
 
+    def to_bare(name: str, variant: str, how: str) -> Figure:
+        """`variant`'s round trip against the bare app's, as the median of per-round ratios."""
+        return Figure(
+            name,
+            stats.paired_ratio(per_round[variant], per_round["bare"]),
+            "x",
+            comparison=f"{ms(variant)} against {ms('bare')}: {how}",
+            samples=tuple(
+                v / b for v, b in zip(per_round[variant], per_round["bare"], strict=True)
+            ),
+        )
+
     found = [
         Figure(
             "Redis PING round trip (the floor)",
@@ -263,24 +283,25 @@ def figures(
             comparison=f"apply_async().get(), Redis broker and results; median of {rounds}",
             samples=tuple(samples["bare"]),
         ),
-        Figure(
+        to_bare(
             "shared configuration alone (create_celery_app) / bare app",
-            stats.paired_ratio(per_round["vetted"], per_round["bare"]),
-            "x",
-            comparison=f"{ms('vetted')} against {ms('bare')}; median of per-round ratios, {rounds}",
-            samples=tuple(
-                r / b for r, b in zip(per_round["vetted"], per_round["bare"], strict=True)
-            ),
+            "vetted",
+            f"median of per-round ratios, {rounds}",
         ),
-        Figure(
+        to_bare(
+            "  the shared configuration without the STARTED state / bare app",
+            "without_started",
+            "what the task events cost with the rest; task_track_started off",
+        ),
+        to_bare(
+            "  the shared configuration without task events / bare app",
+            "without_events",
+            "what the STARTED state costs with the rest; worker_send_task_events off",
+        ),
+        to_bare(
             "  the shared configuration without task events and the STARTED state / bare app",
-            stats.paired_ratio(per_round["unmonitored"], per_round["bare"]),
-            "x",
-            comparison=f"{ms('unmonitored')} against {ms('bare')}: what the rest of it costs;"
-            " worker_send_task_events and task_track_started off (bench.unmonitored)",
-            samples=tuple(
-                u / b for u, b in zip(per_round["unmonitored"], per_round["bare"], strict=True)
-            ),
+            "unmonitored",
+            "what the rest of it costs; worker_send_task_events and task_track_started off",
         ),
     ]
     for app in APPS:
