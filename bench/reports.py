@@ -31,12 +31,9 @@ With --split, the same report is then requested as POST /api/reports requests it
 (`request_report`) and built by a real `celery worker` of the reports app with
 that many prefork processes, on the broker given (a Redis database of the bench's
 own: the stack's workers never see its queue), which cuts it into parts run as a
-chord (reports/parts.py); it is timed until the report's row says done. On
-PostgreSQL the split is measured twice: as the server is configured (a slice's
-query may run in parallel worker processes of PostgreSQL's own, which on a
-machine of few cores already keep every core busy with one report), and with each
-query in one process (`max_parallel_workers_per_gather` 0 for the database), as
-on a server whose cores other work shares. `make bench`
+chord (reports/parts.py); it is timed until the report's row says done. A
+part's queries run in one PostgreSQL process each (`query_in_one_process`), so
+the worker's processes are the parallelism. `make bench`
 (`figures`) runs 100k, 1M and 10M sales on SQLite and on a private PostgreSQL
 server (bench/postgres.py), and the split at 10M with 1, 2 and 4 processes.
 """

@@ -73,7 +73,7 @@ def query_in_one_process(session: Session) -> None:
     cores as the worker has processes. With parallel query left on, each part's
     slice already ran on three backends (a leader and two workers), and on this
     project's 2-core machines a split over 2 worker processes took 1.12 times
-    what 1 process took; with it off, 0.54 (bench/reports.py, 10M sales). The
+    what 1 process took; with it off, 0.55 to 0.6 (bench/reports.py, 10M sales). The
     single task keeps parallel query: it is the only query of its report. SQLite
     runs every query in its caller's thread.
     """
