@@ -79,10 +79,11 @@ screenshots: deps chromium ## the browser tests, saving the README's screenshots
 # The fault suite scales the time limits down (and with them the leases and the
 # broker's redelivery delay, under 4 minutes), and the sweep's grace, so what
 # recovers from a fault is seen within the test. The soft limit stays above
-# SQLite's 20 s busy timeout, as it does by default.
+# SQLite's 20 s busy timeout, as it does by default. A stack that `make up` started
+# has the usual ones, so the suite refuses it (`make down` first).
 test-faults: deps redis ## inject faults into a native stack and check what it does
 	@CELERY_TASK_SOFT_TIME_LIMIT=30 CELERY_TASK_TIME_LIMIT=40 SHOP_CONFIRMATION_GRACE_SECONDS=10 \
-		$(RUN) python scripts/stack.py with-stack pytest tests_faults
+		$(RUN) python scripts/stack.py with-stack --own pytest tests_faults
 
 # The benchmarks measure the stack `make up` started (docs/benchmarks.md says what each
 # figure is); `make bench BENCH=integration` runs one module and writes no docs.

@@ -2,7 +2,9 @@
 
 `python scripts/stack.py restart|start|stop SERVICE` controls one service;
 `python scripts/stack.py with-stack CMD...` runs CMD against the native stack,
-starting it first (and stopping it after) when it is not already running.
+starting it first (and stopping it after) when it is not already running;
+`with-stack --own CMD...` refuses a stack already running, for a CMD that needs
+one started with its own environment (`make test-faults`).
 
 With a Docker engine that answers, the stack is `docker compose` over
 compose/compose.yaml. Without one, the same services run as native processes
@@ -704,11 +706,22 @@ def logs() -> int:
     return native_logs(settings().var_dir)
 
 
-def with_stack(command: list[str]) -> int:
-    """Run `command` with the native stack up; stop the stack after if this started it."""
+def with_stack(command: list[str], *, own: bool = False) -> int:
+    """Run `command` with the native stack up; stop the stack after if this started it.
+
+    With `own`, `command` needs a stack started with this process's environment
+    (the fault suite's short time limits and grace), so it refuses one that is
+    already running: that one was started with other settings.
+    """
     ensure_env_file()
     config = settings()
     started = not native_running(config.var_dir)
+    if own and not started:
+        say(
+            "a native stack is running, started with its own settings; this starts one "
+            "with the settings it needs: `make down` first (var/ is kept)"
+        )
+        return 2
     if started and start_native() != 0:
         return 1
     try:
@@ -730,13 +743,15 @@ def main() -> int:
     commands = {"up": up, "down": down, "clean": clean, "status": status, "logs": logs}
     controls = ("restart", "start", "stop")
     args = sys.argv[1:]
+    if len(args) > 2 and args[:2] == ["with-stack", "--own"]:
+        return with_stack(args[2:], own=True)
     if len(args) > 1 and args[0] == "with-stack":
         return with_stack(args[1:])
     if len(args) == 2 and args[0] in controls:
         return control(*args)
     if len(args) == 1 and args[0] in commands:
         return commands[args[0]]()
-    usage = f"{'|'.join(commands)} | {'|'.join(controls)} SERVICE | with-stack CMD..."
+    usage = f"{'|'.join(commands)} | {'|'.join(controls)} SERVICE | with-stack [--own] CMD..."
     print(f"usage: {sys.argv[0]} {usage}", file=sys.stderr)
     print(f"services: {' '.join(native_services())}", file=sys.stderr)
     return 2

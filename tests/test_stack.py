@@ -290,3 +290,18 @@ def test_a_zombie_is_not_alive() -> None:
         child.wait()
     assert not stack.alive(child.pid)
     assert stack.alive(os.getpid())
+
+
+@pytest.mark.parametrize(("arguments", "runs"), [(["--own"], False), ([], True)])
+def test_with_stack_own_refuses_a_stack_already_running(
+    arguments: list[str], runs: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `make test-faults` needs a stack started with its short time limits; one that
+    # `make up` started has the usual ones. `make test`'s browser tests use either.
+    marker = tmp_path / "ran"
+    monkeypatch.setattr(stack, "ENV_FILE", tmp_path / ".env")
+    monkeypatch.setattr(stack, "native_running", lambda var: True)
+    command = [sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"]
+    monkeypatch.setattr(sys, "argv", ["stack.py", "with-stack", *arguments, *command])
+    assert stack.main() == (0 if runs else 2)
+    assert marker.exists() is runs

@@ -1,5 +1,7 @@
-"""Fault tests against the running native stack: `make test-faults` starts one (or uses
-the one `make up` started), and these tests kill its processes.
+"""Fault tests against the running native stack: `make test-faults` starts one, with
+short task time limits and confirmation grace that the tests' waits count on (it
+refuses a stack `make up` started, which has the usual ones), and these tests kill
+its processes.
 
 Every wait is bounded, and after each test every service is running and healthy
 again (or the test fails), so one broken test does not break the next.
