@@ -13,7 +13,8 @@ row as reports/seed.py does): a temporary SQLite file, or the PostgreSQL databas
 must contain "bench" because its tables are dropped first. PostgreSQL is vacuumed
 after the load, as autovacuum would do: an index-only scan needs the pages marked
 all-visible. Then, in a fresh process per size, with a monthly report over all
-the sales, it times (best of --repeat, after one warm-up):
+the sales, it times, side by side (one warm-up of each, then --repeat rounds of
+the three in turn, so a busy moment falls on all three alike; the medians):
 
 - `build`: what the task does to make the file: `date_slices`, `summarize_slice`
   for each slice, `Summary.add`, `write_report` (CSV);
@@ -180,15 +181,27 @@ def fill_sales(url: str, rows: int) -> None:
     engine.dispose()
 
 
-def best_of(repeat: int, run: Callable[[], object]) -> float:
-    """The fastest of `repeat` runs of `run`, in seconds, after one run to warm the caches."""
-    run()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
+def side_by_side(repeat: int, runs: dict[str, Callable[[], object]]) -> dict[str, list[float]]:
+    """Each of `runs` once to warm the caches, then `repeat` rounds of each in turn:
+    every run's time in seconds, by name, in the order they ran.
+
+    Round by round rather than one after the other: a moment when the machine is
+    busy slows one round of each, not every run of one of them.
+    """
+    for run in runs.values():
         run()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def median_ratio(numerators: list[float], denominators: list[float]) -> float:
+    """The median of the rounds' ratios: each round's pair measured side by side."""
+    return statistics.median(n / d for n, d in zip(numerators, denominators, strict=True))
 
 
 def build(engine: Engine, path: Path) -> Summary:
@@ -274,9 +287,17 @@ def measure(url: str, repeat: int) -> dict[str, Any]:
     path = Path(os.environ["VAR_DIR"]) / "report.csv"
     summary = build(engine, path)
     slices = slice_times(engine)
-    build_s = best_of(repeat, lambda: build(engine, path))
-    group_by_s = best_of(repeat, lambda: group_by(engine))
-    task_s = best_of(repeat, run_the_task)
+    times = side_by_side(
+        repeat,
+        {
+            "group_by": lambda: group_by(engine),
+            "task": run_the_task,
+            "build": lambda: build(engine, path),
+        },
+    )
+    group_by_s, task_s, build_s = (
+        statistics.median(times[name]) for name in ("group_by", "task", "build")
+    )
     return {
         "database": engine.dialect.name,
         "sales": summary.source_rows,
@@ -284,9 +305,10 @@ def measure(url: str, repeat: int) -> dict[str, Any]:
         "groups": len(summary.groups),
         "build_s": round(build_s, 4),
         "group_by_s": round(group_by_s, 4),
-        "build_over_group_by": round(build_s / group_by_s, 2),
+        "build_over_group_by": round(median_ratio(times["build"], times["group_by"]), 2),
         "task_s": round(task_s, 4),
-        "task_over_group_by": round(task_s / group_by_s, 2),
+        "task_over_group_by": round(median_ratio(times["task"], times["group_by"]), 2),
+        "samples": {name: [round(seconds, 4) for seconds in runs] for name, runs in times.items()},
         "first_slice_s": round(slices[0], 5),
         "last_slice_s": round(slices[-1], 5),
         "rss_before_mib": round(rss_before, 1),
@@ -393,6 +415,8 @@ def run(
 #: What `make bench` measures: each size on each database, and the split at the largest.
 SIZES = [100_000, 1_000_000, 10_000_000]
 PROCESSES = [1, 2, 4]
+#: The rounds of each measurement, after its warm-up: the figures are their medians.
+REPEAT = 5
 #: The Redis database of the stack's server the split's worker uses: none of the stack's.
 BENCH_REDIS_DB = 14
 
@@ -403,9 +427,11 @@ def figures() -> list[Figure]:
     broker = urlsplit(stack.config.celery_broker_url)._replace(path=f"/{BENCH_REDIS_DB}").geturl()
     measured = {}
     try:
-        measured["SQLite"] = run(None, SIZES, repeat=3, split=PROCESSES, broker_url=broker)
+        measured["SQLite"] = run(None, SIZES, repeat=REPEAT, split=PROCESSES, broker_url=broker)
         with private_postgres("reports_bench") as url:
-            measured["PostgreSQL"] = run(url, SIZES, repeat=3, split=PROCESSES, broker_url=broker)
+            measured["PostgreSQL"] = run(
+                url, SIZES, repeat=REPEAT, split=PROCESSES, broker_url=broker
+            )
     finally:
         redis.Redis.from_url(broker, socket_timeout=5).flushdb()
     return [
@@ -418,7 +444,10 @@ def database_figures(database: str, results: list[dict[str, Any]]) -> list[Figur
     scales, and the split over 1, 2 and 4 processes at the largest.
     """
     by_sales = {result["sales"]: result for result in results}
-    basis = "best of 3 after a warm-up, monthly CSV over 3 years (36 slices), one process"
+    basis = (
+        f"medians of {REPEAT} rounds of the two side by side, after a warm-up;"
+        " monthly CSV over 3 years (36 slices), one process"
+    )
     found = [
         Figure(
             f"{database}: report over {sales:,} sales, the task / the database's GROUP BY",
@@ -427,6 +456,12 @@ def database_figures(database: str, results: list[dict[str, Any]]) -> list[Figur
             1.5,
             f"{result['task_s']} s against {result['group_by_s']} s (the build alone "
             f"{result['build_s']} s); {basis}",
+            samples=tuple(
+                round(task / group_by, 3)
+                for task, group_by in zip(
+                    result["samples"]["task"], result["samples"]["group_by"], strict=True
+                )
+            ),
         )
         for sales, result in by_sales.items()
     ]
@@ -481,8 +516,8 @@ def split_figures(label: str, runs: list[dict[str, Any]], one_task_s: float) -> 
                 run_["seconds"],
                 "s",
                 comparison=(
-                    "POST /api/reports's request_report to the row's done; median of 3 after a"
-                    f" warm-up (one task in one go: {one_task_s} s)"
+                    "POST /api/reports's request_report to the row's done; median of"
+                    f" {REPEAT} after a warm-up (one task in one go: {one_task_s} s)"
                 ),
                 samples=tuple(run_["samples"]),
             )
@@ -507,7 +542,7 @@ def main(argv: list[str] | None = None) -> None:
     """Fill, measure each size in a fresh process, print the results as a JSON list."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=REPEAT)
     parser.add_argument("--database-url", help="a PostgreSQL database to wipe (default: SQLite)")
     parser.add_argument(
         "--split", type=int, nargs="*", default=[], help="worker processes, at the largest size"

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from bench.harness import BenchError
 from bench.postgres import private_postgres, server_binaries
-from bench.reports import FIRST_DAY, TODAY, engine_for, fill_sales
+from bench.reports import FIRST_DAY, TODAY, engine_for, fill_sales, median_ratio, side_by_side
 from reports.models import Sale
 from reports.seed import PRODUCTS, REGIONS
 
@@ -33,7 +33,19 @@ def test_the_reports_bench_measures_a_small_database() -> None:
     assert (result["database"], result["sales"], result["slices"]) == ("sqlite", 2000, 36)
     assert result["groups"] == 36 * 5  # months by regions
     assert min(result["build_s"], result["group_by_s"], result["task_s"]) > 0
+    assert {name: len(runs) for name, runs in result["samples"].items()} == dict.fromkeys(
+        ("group_by", "task", "build"), 1
+    )
     assert result["rss_peak_mib"] >= result["rss_before_mib"] > 0
+
+
+def test_the_comparisons_run_round_by_round_and_give_medians() -> None:
+    ran: list[str] = []
+    times = side_by_side(3, {"a": lambda: ran.append("a"), "b": lambda: ran.append("b")})
+    # A warm-up of each, then rounds: a busy moment slows both alike, not one of them.
+    assert ran == ["a", "b"] * 4
+    assert [len(times["a"]), len(times["b"])] == [3, 3]
+    assert median_ratio([2.0, 9.0, 3.0], [1.0, 1.0, 2.0]) == 2.0  # the ratios 2, 9, 1.5
 
 
 def test_the_split_is_built_in_parts_by_a_real_worker(redis_url: str) -> None:
