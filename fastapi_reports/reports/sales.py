@@ -113,7 +113,9 @@ def day_totals_query(date_from: dt.date, date_to: dt.date) -> Select[dt.date, st
             Sale.region,
             func.count(),
             func.sum(Sale.quantity),
-            func.sum(_cents_of_amount()),
+            # PostgreSQL sums a bigint into a numeric, which psycopg reads as a Decimal,
+            # slower to load than an int and not plain data: a bigint again, as SQLite's.
+            cast(func.sum(_cents_of_amount()), BigInteger),
         )
         .where(Sale.sold_on.between(date_from, date_to))
         .group_by(Sale.sold_on, Sale.region)
@@ -129,13 +131,8 @@ def summarize_slice(session: Session, date_from: dt.date, date_to: dt.date) -> l
     afterwards (`Summary.add`).
     """
     return [
-        # PostgreSQL's sum of a bigint is a numeric (Decimal): int() makes it plain data.
         DayTotals(
-            day=sold_on.isoformat(),
-            region=region,
-            orders=orders,
-            quantity=int(quantity),
-            cents=int(cents),
+            day=sold_on.isoformat(), region=region, orders=orders, quantity=quantity, cents=cents
         )
         for sold_on, region, orders, quantity, cents in session.execute(
             day_totals_query(date_from, date_to)
@@ -172,6 +169,8 @@ class Summary:
     period: Period
     groups: dict[tuple[str, str], Totals] = field(default_factory=dict)
     source_rows: int = 0
+    #: The period of each ISO day seen, worked out once for all its regions.
+    _periods: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def add(self, days: Iterable[DayTotals]) -> None:
         """Fold day totals into their periods: the merge of slices.
@@ -180,8 +179,12 @@ class Summary:
         any order, gives the same summary.
         """
         for totals in days:
-            key = (period_of(dt.date.fromisoformat(totals["day"]), self.period), totals["region"])
-            group = self.groups.setdefault(key, Totals())
+            day = totals["day"]
+            if (period := self._periods.get(day)) is None:
+                period = self._periods[day] = period_of(dt.date.fromisoformat(day), self.period)
+            key = (period, totals["region"])
+            if (group := self.groups.get(key)) is None:
+                group = self.groups[key] = Totals()
             group.orders += totals["orders"]
             group.quantity += totals["quantity"]
             group.cents += totals["cents"]
