@@ -222,6 +222,26 @@ def test_a_search_is_paged_and_counts_every_match(catcher: Catcher) -> None:
     assert (found["total"], found["messages_count"], found["count"]) == (10, 7, 3)
 
 
+def test_a_search_follows_what_arrives_and_what_is_deleted(catcher: Catcher) -> None:
+    catcher.send_all([email("Order 1"), email("Order 2")])
+    assert catcher.found("subject:order") == ["Order 2", "Order 1"]
+
+    catcher.send(email("Order 3"))
+    assert catcher.found("subject:order") == ["Order 3", "Order 2", "Order 1"]
+    second = catcher.get("/api/v1/search", query="subject:order")["messages"][1]["ID"]
+    httpx2.request("DELETE", f"{catcher.base}/api/v1/messages", json={"IDs": [second]})
+    assert catcher.found("subject:order") == ["Order 3", "Order 1"]
+    assert catcher.found("-subject:order") == []
+
+
+def test_a_search_matches_within_one_message_never_across_two(catcher: Catcher) -> None:
+    # The subjects one after the other read "...ab" then "cd...": "b c" is in neither.
+    catcher.send_all([email("Tab"), email("Cd one"), email("Ab cd twice, ab cd")])
+    assert catcher.found('subject:"b c"') == ["Ab cd twice, ab cd"]
+    assert catcher.found("subject:bc") == []
+    assert catcher.found("subject:ab") == ["Ab cd twice, ab cd", "Tab"]  # each message once
+
+
 def test_a_search_it_cannot_answer_as_mailpit_would_is_a_400(catcher: Catcher) -> None:
     search = f"{catcher.base}/api/v1/search"
 
