@@ -201,7 +201,8 @@ _SEPARATOR = "\0"
 class Haystack:
     """One text of every entry, oldest first, in one string: a term is then looked for by
     str.find, a scan in C of the whole box (about 0.1 ms for 10k subjects), instead of
-    a test per entry in Python (about 3 ms).
+    a test per entry in Python (about 3 ms). Made again after each change to the box,
+    by the next search (2 to 4 ms for 10k).
     """
 
     text: str
