@@ -199,9 +199,9 @@ def side_by_side(repeat: int, runs: dict[str, Callable[[], object]]) -> dict[str
     return times
 
 
-def median_ratio(numerators: list[float], denominators: list[float]) -> float:
-    """The median of the rounds' ratios: each round's pair measured side by side."""
-    return statistics.median(n / d for n, d in zip(numerators, denominators, strict=True))
+def round_ratios(numerators: list[float], denominators: list[float]) -> list[float]:
+    """Each round's ratio of two runs measured side by side, in the order of the rounds."""
+    return [n / d for n, d in zip(numerators, denominators, strict=True)]
 
 
 def build(engine: Engine, path: Path) -> Summary:
@@ -298,6 +298,7 @@ def measure(url: str, repeat: int) -> dict[str, Any]:
     group_by_s, task_s, build_s = (
         statistics.median(times[name]) for name in ("group_by", "task", "build")
     )
+    task_rounds = round_ratios(times["task"], times["group_by"])
     return {
         "database": engine.dialect.name,
         "sales": summary.source_rows,
@@ -305,9 +306,12 @@ def measure(url: str, repeat: int) -> dict[str, Any]:
         "groups": len(summary.groups),
         "build_s": round(build_s, 4),
         "group_by_s": round(group_by_s, 4),
-        "build_over_group_by": round(median_ratio(times["build"], times["group_by"]), 2),
+        "build_over_group_by": round(
+            statistics.median(round_ratios(times["build"], times["group_by"])), 2
+        ),
         "task_s": round(task_s, 4),
-        "task_over_group_by": round(median_ratio(times["task"], times["group_by"]), 2),
+        "task_over_group_by": round(statistics.median(task_rounds), 2),
+        "task_over_group_by_rounds": [round(ratio, 3) for ratio in task_rounds],
         "samples": {name: [round(seconds, 4) for seconds in runs] for name, runs in times.items()},
         "first_slice_s": round(slices[0], 5),
         "last_slice_s": round(slices[-1], 5),
@@ -456,12 +460,7 @@ def database_figures(database: str, results: list[dict[str, Any]]) -> list[Figur
             1.5,
             f"{result['task_s']} s against {result['group_by_s']} s (the build alone "
             f"{result['build_s']} s); {basis}",
-            samples=tuple(
-                round(task / group_by, 3)
-                for task, group_by in zip(
-                    result["samples"]["task"], result["samples"]["group_by"], strict=True
-                )
-            ),
+            samples=tuple(result["task_over_group_by_rounds"]),
         )
         for sales, result in by_sales.items()
     ]

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from bench.harness import BenchError
 from bench.postgres import private_postgres, server_binaries
-from bench.reports import FIRST_DAY, TODAY, engine_for, fill_sales, median_ratio, side_by_side
+from bench.reports import FIRST_DAY, TODAY, engine_for, fill_sales, round_ratios, side_by_side
 from reports.models import Sale
 from reports.seed import PRODUCTS, REGIONS
 
@@ -36,6 +36,7 @@ def test_the_reports_bench_measures_a_small_database() -> None:
     assert {name: len(runs) for name, runs in result["samples"].items()} == dict.fromkeys(
         ("group_by", "task", "build"), 1
     )
+    assert len(result["task_over_group_by_rounds"]) == 1
     assert result["rss_peak_mib"] >= result["rss_before_mib"] > 0
 
 
@@ -45,7 +46,7 @@ def test_the_comparisons_run_round_by_round_and_give_medians() -> None:
     # A warm-up of each, then rounds: a busy moment slows both alike, not one of them.
     assert ran == ["a", "b"] * 4
     assert [len(times["a"]), len(times["b"])] == [3, 3]
-    assert median_ratio([2.0, 9.0, 3.0], [1.0, 1.0, 2.0]) == 2.0  # the ratios 2, 9, 1.5
+    assert round_ratios([2.0, 9.0, 3.0], [1.0, 1.0, 2.0]) == [2.0, 9.0, 1.5]  # round by round
 
 
 def test_the_split_is_built_in_parts_by_a_real_worker(redis_url: str) -> None:
